@@ -30,10 +30,10 @@ def project_root() -> Path:
         [Path(os.environ["FLOTILLA_ROOT"])] if os.environ.get("FLOTILLA_ROOT") else [REPO, Path.cwd()]
     )
     for root in candidates:
-        if (root / "ansible.cfg").is_file() and (root / "playbooks").is_dir():
+        if (root / "ansible.cfg").is_file() and (root / "galaxy.yml").is_file():
             return root
     raise RuntimeError(
-        f"no flotilla checkout found at {', '.join(map(str, candidates))} (no ansible.cfg or playbooks/); "
+        f"no flotilla checkout found at {', '.join(map(str, candidates))} (no ansible.cfg or galaxy.yml); "
         "run from the clone or set FLOTILLA_ROOT"
     )
 
