@@ -92,3 +92,13 @@ def test_lab_inventory_groups_and_become(tmp_path):
     assert groups["swarm_managers"]["hosts"]["m1"] == {"ansible_host": "10.0.0.2", "ansible_user": "root"}
     assert groups["swarm_workers"]["hosts"]["w1"]["ansible_become"] is True
     assert inventory["all"]["vars"]["ansible_ssh_private_key_file"] == "/k"
+
+
+def test_haproxy_config_checks_every_backend():
+    from flotilla.testhosts.balancer import haproxy_config
+
+    config = haproxy_config([("10.0.0.2", 8000), ("10.0.0.3", 8000)], port=8080, check_path="/health")
+    assert "bind *:8080" in config
+    assert "option httpchk GET /health" in config
+    assert "server node1 10.0.0.2:8000 check inter 500ms fall 2 rise 2" in config
+    assert "server node2 10.0.0.3:8000 check" in config
