@@ -7,6 +7,7 @@ does exactly what `flotilla lab up` does after the hosts exist.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -101,7 +102,34 @@ def up(
     log("provisioning with playbooks/site.yml")
     result = run_playbook("site.yml", path, out=out)
     print_summary(result, out)
+    if result.ok:
+        print_node_table(next(host for host in found if host.labels.get("group") == "swarm_managers"), out)
     return result.rc
+
+
+def print_node_table(manager: testhosts.Host, out: TextIO) -> None:
+    """The Swarm as the first manager sees it (`docker node ls`), over the same SSH access."""
+    sudo = "sudo " if manager.become else ""
+    result = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            manager.identity_file,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            f"{manager.user}@{manager.address}",
+            f"{sudo}docker node ls",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    out.write(f"\nnodes, as {manager.name} sees them:\n{result.stdout or result.stderr}")
 
 
 def status(out: TextIO = sys.stdout) -> int:
