@@ -133,6 +133,15 @@ def _customise_rootfs(root: Path, suite: str) -> None:
     (root / "etc/ssh/sshd_config.d/flotilla-testhost.conf").write_text(
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\n"
     )
+    # /proc/sys is read-only in a test host (the engine API refuses systempaths=unconfined), and
+    # Docker 26 (Debian 13) then cannot attach tasks to overlay networks ("failed to disable IPv6
+    # on container's interface") unless told to skip that sysctl. Real machines need none of this.
+    dropins = root / "etc/systemd/system/docker.service.d"
+    dropins.mkdir(parents=True, exist_ok=True)
+    (dropins / "10-flotilla-testhost.conf").write_text(
+        "# test host only: /proc/sys is read-only in this container\n"
+        "[Service]\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n"
+    )
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     (root / "etc/apt/sources.list.d").mkdir(exist_ok=True)
     (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources(suite))

@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# Copyright: flotilla contributors
+# Apache License 2.0 (see LICENSE)
+"""Bring every inventory node's role, availability and labels in line, in one call on a manager."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: swarm_reconcile
+short_description: Reconcile the role, availability and labels of all listed Swarm nodes at once
+version_added: 0.1.0
+description:
+  - Runs on one manager and reads every node of the swarm once, then updates only the nodes whose
+    spec differs from O(nodes). One task round for the whole cluster, instead of one
+    M(community.docker.docker_node) call per host.
+  - Each node spec is written back whole, with the version just read, so fields the module does not
+    manage are kept.
+  - Labels are managed per node. A label the inventory stops listing is removed only when flotilla
+    set it (recorded in the node label C(org.flotilla.swarm.managed-labels)), or when
+    O(exclusive_labels=true), which removes every label not listed.
+  - Promotions are applied first and demotions last; a demotion that would cost the managers their
+    quorum is refused before anything changes.
+  - Nodes of the swarm that O(nodes) does not list are left alone and reported in RV(unmanaged).
+author:
+  - flotilla developers
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+requirements:
+  - Docker SDK for Python (Debian package C(python3-docker))
+options:
+  nodes:
+    description: The wanted state of each node.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Inventory name, used in messages.
+        type: str
+        required: true
+      node_id:
+        description: Swarm node ID.
+        type: str
+        required: true
+      role:
+        description: Wanted role.
+        type: str
+        required: true
+        choices: [manager, worker]
+      availability:
+        description: Wanted availability; empty leaves it as it is.
+        type: str
+        default: ""
+        choices: ["", active, pause, drain]
+      labels:
+        description: Labels the inventory manages on this node; values are turned into strings.
+        type: dict
+        default: {}
+  exclusive_labels:
+    description: Remove every node label not listed in O(nodes[].labels), not just those flotilla set.
+    type: bool
+    default: false
+  docker_host:
+    description: The engine's API address.
+    type: str
+    default: unix:///var/run/docker.sock
+  timeout:
+    description: Seconds to wait for each API call.
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Reconcile node roles, availability and labels
+  flotilla.cluster.swarm_reconcile:
+    nodes:
+      - {name: m1, node_id: x2y8a1, role: manager, availability: active, labels: {zone: a}}
+      - {name: w1, node_id: q0p9c3, role: worker, labels: {zone: b, disk: ssd}}
+"""
+
+RETURN = r"""
+changes:
+  description: Per changed node, what was changed (or would be, in check mode).
+  returned: always
+  type: dict
+  sample: {w1: ["label disk=ssd added", "availability drain -> active"]}
+nodes:
+  description: Every node of the swarm after the run (before it, in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: x2y8a1, hostname: m1, role: manager, availability: active, state: ready,
+            reachability: reachable, leader: true, labels: {zone: a}}]
+unmanaged:
+  description: Hostnames of swarm nodes that O(nodes) does not list; they were left alone.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_nodes import (
+    DesiredNode,
+    PlanError,
+    node_summary,
+    plan_nodes,
+)
+
+try:
+    import docker
+    import docker.errors
+
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "nodes": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "node_id": {"type": "str", "required": True},
+                    "role": {"type": "str", "required": True, "choices": ["manager", "worker"]},
+                    "availability": {
+                        "type": "str",
+                        "default": "",
+                        "choices": ["", "active", "pause", "drain"],
+                    },
+                    "labels": {"type": "dict", "default": {}},
+                },
+            },
+            "exclusive_labels": {"type": "bool", "default": False},
+            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
+            "timeout": {"type": "int", "default": 60},
+        },
+        supports_check_mode=True,
+    )
+    if DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("docker (python3-docker)"), exception=DOCKER_IMPORT_ERROR)
+
+    client = docker.APIClient(
+        base_url=module.params["docker_host"], version="auto", timeout=module.params["timeout"]
+    )
+    desired = [DesiredNode(**node) for node in module.params["nodes"]]
+    try:
+        nodes = client.nodes()
+        plan = plan_nodes(nodes, desired, module.params["exclusive_labels"])
+    except PlanError as error:
+        module.fail_json(msg=str(error))
+    except docker.errors.APIError as error:
+        module.fail_json(
+            msg=f"cannot read the swarm's nodes ({error.explanation or error}); "
+            "run this on a manager of a healthy swarm"
+        )
+
+    for warning in plan.warnings:
+        module.warn(warning)
+    if not module.check_mode:
+        for update in plan.updates:
+            try:
+                client.update_node(update.node_id, update.version, update.spec)
+            except docker.errors.APIError as error:
+                module.fail_json(
+                    msg=f"{update.name}: updating the node failed ({error.explanation or error}); "
+                    "the nodes before it in 'changes' were updated, re-run to finish",
+                    changes={u.name: u.changes for u in plan.updates[: plan.updates.index(update)]},
+                )
+        if plan.updates:
+            nodes = client.nodes()
+
+    result = {
+        "changed": bool(plan.updates),
+        "changes": {update.name: update.changes for update in plan.updates},
+        "nodes": sorted((node_summary(node) for node in nodes), key=lambda n: n["hostname"]),
+        "unmanaged": plan.unmanaged,
+    }
+    if module._diff:
+        result["diff"] = {
+            "before": {update.name: update.before for update in plan.updates},
+            "after": {update.name: update.after for update in plan.updates},
+        }
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
