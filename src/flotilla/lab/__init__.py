@@ -7,6 +7,7 @@ does exactly what `flotilla lab up` does after the hosts exist.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,15 @@ from flotilla.testhosts import hosts as testhosts
 from flotilla.testhosts.aptcache import ensure_apt_cache
 from flotilla.testhosts.images import SUITES, build_host_image
 
-OWNER = "lab"
+
+def lab_name() -> str:
+    """FLOTILLA_LAB_NAME (default `lab`) names the lab's hosts, network, key and inventory folder,
+    so a test can run a lab of its own beside an operator's."""
+    return os.environ.get("FLOTILLA_LAB_NAME", "lab")
 
 
 def inventory_path() -> Path:
-    return project_root() / "inventories" / "lab" / "hosts.yml"
+    return project_root() / "inventories" / lab_name() / "hosts.yml"
 
 
 def host_specs(count: int, managers: int, os_name: str, python: bool, login: str) -> list[dict]:
@@ -36,7 +41,7 @@ def host_specs(count: int, managers: int, os_name: str, python: bool, login: str
         raise ValueError(f"--os must be one of {', '.join(SUITES)}; got {os_name}")
     return [
         {
-            "name": f"flotilla-lab-{index}",
+            "name": f"flotilla-{lab_name()}-{index}",
             "os": os_name,
             "python": python,
             "login": login,
@@ -93,7 +98,7 @@ def up(
     cache = f"127.0.0.1:{apt_port}" if apt_port else "none (apt-cacher-ng is not installed)"
     log(f"package cache: {cache}")
     build_host_image(client, os_name, python=python, apt_port=apt_port, log=log)
-    found = testhosts.up(client, OWNER, specs, apt_port=apt_port, log=log)
+    found = testhosts.up(client, lab_name(), specs, apt_port=apt_port, log=log)
     path = inventory_path()
     write_inventory(found, path)
     log(f"{len(found)} hosts up; inventory written to {path}")
@@ -134,7 +139,7 @@ def print_node_table(manager: testhosts.Host, out: TextIO) -> None:
 
 def status(out: TextIO = sys.stdout) -> int:
     client = ensure_engine(start=False)
-    containers = client.containers.list(all=True, filters={"label": f"{testhosts.OWNER_LABEL}={OWNER}"})
+    containers = client.containers.list(all=True, filters={"label": f"{testhosts.OWNER_LABEL}={lab_name()}"})
     if not containers:
         out.write("lab: no hosts (run `flotilla lab up`)\n")
         return 0
@@ -149,9 +154,9 @@ def status(out: TextIO = sys.stdout) -> int:
 
 def down(out: TextIO = sys.stdout) -> int:
     client = ensure_engine(start=False)
-    removed = testhosts.down(client, OWNER, log=lambda line: out.write(f"lab: {line}\n"))
+    removed = testhosts.down(client, lab_name(), log=lambda line: out.write(f"lab: {line}\n"))
     inventory_path().unlink(missing_ok=True)
-    key_dir = testhosts.state_dir(OWNER)
+    key_dir = testhosts.state_dir(lab_name())
     for leftover in key_dir.iterdir():
         leftover.unlink()
     key_dir.rmdir()

@@ -189,6 +189,23 @@ def _prepare_access(container, public_key: str, login: str, apt_proxy: str | Non
         raise RuntimeError(f"could not prepare SSH access on {container.name}: {output}")
 
 
+MIN_INOTIFY_INSTANCES = 1024
+
+
+def _check_inotify() -> None:
+    """systemd in each host needs inotify instances; with the kernel's default (128) it exits
+    with code 255 and no output once about 20 hosts run. Say so instead of failing obscurely."""
+    try:
+        have = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    except (OSError, ValueError):
+        return
+    if have < MIN_INOTIFY_INSTANCES:
+        raise RuntimeError(
+            f"fs.inotify.max_user_instances is {have}; test hosts need more (each runs systemd): "
+            "run tools/setup-machine, or sysctl -w fs.inotify.max_user_instances=8192"
+        )
+
+
 def up(
     client: docker.DockerClient,
     owner: str,
@@ -202,6 +219,7 @@ def up(
     A spec is {"name", "os" (debian12|debian13), "python" (bool), "login" (root|sudo), "labels"}.
     Calling up() again for running hosts is harmless: they are returned as they are.
     """
+    _check_inotify()
     key = ensure_key(owner)
     public_key = key.with_suffix(".pub").read_text().strip()
     network = ensure_network(client, owner)
