@@ -40,7 +40,7 @@ def test_lab_up_forms_a_swarm_and_down_cleans_up(tool_env, engine):
         assert list(groups["swarm_managers"]["hosts"]) == [f"flotilla-{NAME}-1"]
         assert sorted(groups["swarm_workers"]["hosts"]) == [f"flotilla-{NAME}-2", f"flotilla-{NAME}-3"]
         table = output.split("nodes, as", 1)[1]
-        node_lines = [line for line in table.splitlines() if f"flotilla-{NAME}-" in line]
+        node_lines = [line for line in table.splitlines()[1:] if f"flotilla-{NAME}-" in line]
         assert len(node_lines) == 3, table
         assert all("Ready" in line and "Active" in line for line in node_lines), table
         assert sum("Leader" in line for line in node_lines) == 1, table
