@@ -18,6 +18,9 @@ description:
   - Reports whether the Docker SDK for Python, which the community.docker Swarm modules need, is
     importable by the host's Python.
   - Uses the C(docker) command line, not the SDK, so it works before the SDK is installed.
+  - In check mode a host without a running engine is reported (RV(engine.present) false, Swarm state
+    C(inactive)) instead of failing - the docker role would have installed it - so that check mode
+    can say what the swarm role would do on fresh hosts.
 author:
   - flotilla developers
 attributes:
@@ -72,6 +75,11 @@ advertise_source:
   description: Where O(advertise_addr) came from, one of C(explicit), C(interface), C(default_route).
   returned: always
   type: str
+engine:
+  description: Whether an engine answered, and why not (in check mode only; otherwise a missing engine fails).
+  returned: always
+  type: dict
+  sample: {present: true, error: ""}
 python_docker:
   description: Whether the Docker SDK for Python is importable, and its version.
   returned: always
@@ -79,30 +87,13 @@ python_docker:
   sample: {present: true, version: 5.0.3}
 """
 
-import fcntl
-import socket
-import struct
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flotilla.cluster.plugins.module_utils.host_interfaces import interface_ipv4
 from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_host import (
     AdvertiseError,
     parse_swarm_info,
     resolve_advertise_addr,
 )
-
-SIOCGIFADDR = 0x8915
-
-
-def interface_ipv4(name: str) -> str | None:
-    """The primary IPv4 address of an interface, or None (no such interface or no address)."""
-    if not name or len(name) > 15:
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            packed = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()))
-        except OSError:
-            return None
-    return socket.inet_ntoa(packed[20:24])
 
 
 def python_docker() -> dict:
@@ -122,17 +113,22 @@ def main():
         },
         supports_check_mode=True,
     )
-    cli = module.get_bin_path(module.params["docker_cli"], required=True)
-    rc, out, err = module.run_command(
-        [cli, "info", "--format", "{{json .}}"], environ_update={"LANG": "C", "LC_ALL": "C"}
-    )
-    if rc != 0:
+    cli = module.get_bin_path(module.params["docker_cli"], required=not module.check_mode)
+    if cli:
+        rc, out, err = module.run_command(
+            [cli, "info", "--format", "{{json .}}"], environ_update={"LANG": "C", "LC_ALL": "C"}
+        )
+    else:
+        rc, out, err = 1, "", f"{module.params['docker_cli']} is not installed"
+    engine = {"present": rc == 0, "error": "" if rc == 0 else (err.strip() or out.strip())}
+    if rc != 0 and not module.check_mode:
         module.fail_json(
-            msg=f"cannot read the engine state (docker info failed: {err.strip() or out.strip()}); "
+            msg=f"cannot read the engine state (docker info failed: {engine['error']}); "
             "the docker role installs and starts the engine: run it first"
         )
     try:
-        swarm = parse_swarm_info(out)
+        # check mode without an engine: the host is in no swarm yet
+        swarm = parse_swarm_info(out if rc == 0 else "{}")
     except ValueError as error:
         module.fail_json(msg=f"docker info returned something other than JSON: {error}")
 
@@ -151,6 +147,7 @@ def main():
     module.exit_json(
         changed=False,
         swarm=swarm,
+        engine=engine,
         advertise_addr=address,
         advertise_source=source,
         python_docker=python_docker(),
