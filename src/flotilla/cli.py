@@ -98,13 +98,25 @@ def _test(args: argparse.Namespace) -> int:
     root = project_root()
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    code = subprocess.run(
-        [sys.executable, "-m", "pytest", *args.pytest_args], cwd=root, env=env, check=False
-    ).returncode
+    pytest_args = list(args.pytest_args)
+    if not any(arg == "-n" or arg.startswith("--numprocesses") for arg in pytest_args):
+        # Integration tests mostly wait on package installs and engines; two workers, each
+        # keeping a test module's hosts to itself (loadscope), roughly halve the wall time.
+        pytest_args = ["-n", "2", "--dist", "loadscope", *pytest_args]
+    # every scenario's and integration test's time, printed above the summary line
+    pytest_args = ["--durations=30", "--durations-min=5", *pytest_args]
+    command = [sys.executable, "-m", "pytest", *pytest_args]
+    code = subprocess.run(command, cwd=root, env=env, check=False).returncode
     if code == 5:
         print("flotilla test: pytest collected no tests; that is a failure, not a pass", file=sys.stderr)
         return 1
     return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    from flotilla.status import status
+
+    return status(Path(args.inventory), as_json=args.json)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -126,6 +138,14 @@ def parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--no-provision", action="store_true", help="start hosts only")
     lab_actions.add_parser("status", help="list the lab's hosts")
     lab_actions.add_parser("down", help="remove the lab's hosts, network, volumes and key (safe twice)")
+
+    status = commands.add_parser(
+        "status",
+        help="nodes, quorum and services of a swarm (playbooks/status.yml; changes nothing)",
+        description="Exit code: 0 healthy, 2 read but with problems, 1 the status could not be read.",
+    )
+    status.add_argument("-i", "--inventory", required=True, help="the inventory of the cluster")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     test = commands.add_parser(
         "test", help="run the project's tests: lint, unit, Molecule scenarios (pytest)"
@@ -160,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lab(args)
         if args.command == "test":
             return _test(args)
+        if args.command == "status":
+            return _status(args)
         return _testhosts(args)
     except (EngineUnavailable, ValueError, RuntimeError) as error:
         print(f"flotilla: {error}", file=sys.stderr)

@@ -1,0 +1,200 @@
+# Copyright: flotilla contributors
+# Apache License 2.0 (see LICENSE)
+"""The cluster lock that keeps two rolling runs from overlapping.
+
+The lock is a Swarm config object (``LOCK_NAME``): the managers create configs through Raft and
+refuse a second one with the same name, so "create" is an atomic test-and-set that every manager
+agrees on, and the lock lives with the cluster rather than on one controller. Its data is a small
+JSON document saying who holds it (controller user@host and pid, a run ID) and since when. It holds
+no secret: configs are readable by anyone with access to a manager.
+
+This module decides, from the lock just read (or its absence) and the caller's request, what to
+do and what to tell the operator; the swarm_lock module does the engine calls. Pure, no I/O, Python
+3.9 syntax (module_utils run on managed nodes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+LOCK_NAME = "flotilla-lock"
+LOCK_LABEL = "org.flotilla.lock"
+DEFAULT_STALE_AFTER = 7200
+
+
+class LockDataError(ValueError):
+    """The lock's data is not what flotilla writes."""
+
+
+def lock_data(run_id: str, owner: dict, purpose: str, now: float) -> dict:
+    """The document stored in the lock. ``owner`` is {user, host, pid} of the controller."""
+    if not run_id or not isinstance(run_id, str):
+        raise ValueError("the lock needs a run ID (a non-empty string)")
+    return {
+        "run_id": run_id,
+        "owner": {
+            "user": str((owner or {}).get("user") or "unknown"),
+            "host": str((owner or {}).get("host") or "unknown"),
+            "pid": (owner or {}).get("pid"),
+        },
+        "purpose": purpose or "",
+        "started": float(now),
+    }
+
+
+def encode(data: dict) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(raw) -> dict:
+    """Parse the lock's data (bytes or str); a document another tool wrote raises LockDataError."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise LockDataError("the lock's data is not UTF-8 text") from exc
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise LockDataError(f"the lock's data is not JSON: {str(raw)[:80]!r}") from exc
+    if not isinstance(data, dict) or not data.get("run_id") or not isinstance(data.get("owner"), dict):
+        raise LockDataError(f"the lock's data lacks run_id and owner: {str(raw)[:80]!r}")
+    try:
+        data["started"] = float(data.get("started"))
+    except (TypeError, ValueError) as exc:
+        raise LockDataError(f"the lock's start time is not a number: {data.get('started')!r}") from exc
+    return data
+
+
+def owner_label(data: dict) -> str:
+    owner = data.get("owner") or {}
+    pid = owner.get("pid")
+    return f"{owner.get('user', 'unknown')}@{owner.get('host', 'unknown')}" + (f" (pid {pid})" if pid else "")
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+@dataclass(frozen=True)
+class LockDecision:
+    """What the module does: ``action`` is one of create, keep, remove, replace, none, refuse.
+
+    ``holder`` describes the lock found (empty when none): run_id, owner, purpose, started,
+    age_seconds, stale, readable.
+    """
+
+    action: str
+    changed: bool
+    message: str
+    holder: dict
+    refused: bool = False
+
+
+def describe_holder(data: dict | None, now: float, stale_after: float, unreadable: str = "") -> dict:
+    if data is None and not unreadable:
+        return {}
+    if unreadable:
+        return {"readable": False, "error": unreadable, "stale": True}
+    age = max(0.0, now - data["started"])
+    return {
+        "readable": True,
+        "run_id": data["run_id"],
+        "owner": data.get("owner") or {},
+        "owner_label": owner_label(data),
+        "purpose": data.get("purpose", ""),
+        "started": data["started"],
+        "age_seconds": round(age, 1),
+        "age": format_age(age),
+        "stale": age >= stale_after,
+    }
+
+
+def decide(
+    state: str,
+    run_id: str,
+    found: dict | None,
+    now: float,
+    stale_after: float = DEFAULT_STALE_AFTER,
+    break_lock: bool = False,
+    unreadable: str = "",
+) -> LockDecision:
+    """Decide what to do with the lock.
+
+    ``state``: ``present`` (acquire), ``absent`` (release our own) or ``broken`` (remove whoever's).
+    ``found`` is the decoded lock on the cluster, None when there is none; ``unreadable`` is the
+    reason a lock exists whose data could not be decoded (it is held by something, never ours).
+
+    Acquiring is re-entrant for the same run ID, so a play that re-runs the lock task is harmless.
+    Another run's lock is never removed implicitly, stale or not: a stale lock usually means a run
+    died, but it can also be a run that is still draining a slow node. Staleness only changes the
+    advice. ``break_lock`` with ``present`` replaces any other lock, which is the operator's
+    explicit "I checked, no run is active".
+    """
+    if state not in ("present", "absent", "broken"):
+        raise ValueError(f"lock state must be present, absent or broken, got {state!r}")
+    holder = describe_holder(found, now, stale_after, unreadable)
+    ours = bool(found) and not unreadable and found.get("run_id") == run_id
+    exists = bool(holder)
+
+    if state == "broken":
+        if not exists:
+            return LockDecision("none", False, f"no {LOCK_NAME} lock is held", holder)
+        return LockDecision("remove", True, f"broke the lock held by {_who(holder)}", holder)
+
+    if state == "absent":
+        if not exists:
+            return LockDecision("none", False, f"no {LOCK_NAME} lock is held; nothing to release", holder)
+        if ours:
+            return LockDecision("remove", True, f"released the lock of run {run_id}", holder)
+        # Never release another run's lock: that would let a third run start next to it.
+        return LockDecision(
+            "none", False, f"the lock is held by {_who(holder)}, not by this run; left in place", holder
+        )
+
+    # present
+    if not exists:
+        return LockDecision("create", True, f"took the {LOCK_NAME} lock for run {run_id}", holder)
+    if ours:
+        return LockDecision("keep", False, f"this run ({run_id}) already holds the lock", holder)
+    if break_lock:
+        return LockDecision(
+            "replace", True, f"broke the lock held by {_who(holder)} and took it for run {run_id}", holder
+        )
+    return LockDecision("refuse", False, refusal_message(holder), holder, refused=True)
+
+
+def _who(holder: dict) -> str:
+    if not holder.get("readable", True):
+        return f"an unreadable {LOCK_NAME} config ({holder.get('error', '')})"
+    return f"{holder['owner_label']}, run {holder['run_id']}, held for {holder['age']}"
+
+
+def refusal_message(holder: dict) -> str:
+    """Why a run cannot start, and what the operator can do about it."""
+    if not holder.get("readable", True):
+        return (
+            f"another {LOCK_NAME} config exists but flotilla cannot read it ({holder.get('error', '')}); "
+            f"inspect it with `docker config inspect {LOCK_NAME}` on a manager, then re-run with "
+            "-e flotilla_break_lock=true if no rolling run is active"
+        )
+    what = f" ({holder['purpose']})" if holder.get("purpose") else ""
+    base = f"another rolling run{what} holds the cluster lock: {_who(holder)}. "
+    if holder.get("stale"):
+        return base + (
+            "The lock is stale: that run most likely died. If no flotilla run is active on "
+            f"{holder['owner'].get('host', 'its controller')}, re-run with -e flotilla_break_lock=true "
+            "(nodes it left drained are picked up again by the plan)"
+        )
+    return base + (
+        "Wait for it to finish; if you are sure it is no longer running, re-run with "
+        "-e flotilla_break_lock=true"
+    )

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# Copyright: flotilla contributors
+# Apache License 2.0 (see LICENSE)
+"""Plan a rolling upgrade of Swarm nodes, or decide whether one node may go down right now."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: swarm_upgrade_plan
+short_description: Plan a rolling upgrade of Swarm nodes, and check each node's turn against quorum
+version_added: 0.1.0
+description:
+  - Read-only. With O(hosts), decides for every inventory host whether it must be rolled (running
+    engine not at O(target_version), changes the docker role held back, pending OS updates, a
+    requested reboot), skipped (nothing to do, so re-runs resume) or re-activated (done, but left
+    drained by a stopped run), and orders the work - managers one at a time with the leader last,
+    then workers in batches of O(batch_size).
+  - Refuses to plan (fails, listing every reason) when the swarm is not healthy, a host is not a
+    member or is down, roles differ from the inventory, or a node runs a newer engine than the
+    target (no downgrades).
+  - With O(node), answers whether that node may go down now, from fresh engine data - for a
+    manager through the quorum check (the remaining reachable managers must stay a majority).
+author:
+  - flotilla developers
+requirements:
+  - docker (the Python SDK) >= 5.0
+attributes:
+  check_mode:
+    support: full
+    details: Never changes anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  hosts:
+    description:
+      - The inventory hosts to plan, each C({name, role, node_id, running_version, pending_changes,
+        os_updates, reboot_required, availability}). Mutually exclusive with O(node).
+    type: list
+    elements: dict
+  target_version:
+    description: The upstream engine release X.Y.Z every node must run; empty plans without a version target.
+    type: str
+    default: ""
+  batch_size:
+    description: Workers rolled together - a count (C(2)) or a percentage of all workers (C(30%)).
+    type: str
+    default: "1"
+  os_packages:
+    description: OS package updates are part of this run.
+    type: bool
+    default: false
+  reboot:
+    description: Nodes rolled in this run are rebooted.
+    type: bool
+    default: false
+  node:
+    description: Check whether this node (ID or hostname) may go down now. Mutually exclusive with O(hosts).
+    type: str
+  allow_single_manager:
+    description: Let the only manager of a swarm go down (its control plane pauses; tasks keep running).
+    type: bool
+    default: false
+  docker_host:
+    description: The engine to talk to; a manager's.
+    type: str
+    default: unix:///var/run/docker.sock
+"""
+
+EXAMPLES = r"""
+- name: Plan the upgrade from the first manager
+  flotilla.cluster.swarm_upgrade_plan:
+    hosts:
+      - {name: m1, role: manager, node_id: abc, running_version: "20.10.24+dfsg1", pending_changes: []}
+      - {name: w1, role: worker, node_id: def, running_version: "20.10.24+dfsg1", pending_changes: []}
+    target_version: "26.1.5"
+    batch_size: "30%"
+  run_once: true
+  register: __plan
+
+- name: May this manager go down now?
+  flotilla.cluster.swarm_upgrade_plan:
+    node: abc
+"""
+
+RETURN = r"""
+plan:
+  description: >-
+    With O(hosts) - nodes (per host - decision, reasons, actions, restart_expected, version_before,
+    leader, state, availability), batches, pending, managers_pending, workers_pending, reactivate,
+    skipped, worker_batch_size, warnings, errors, quorum, lines (the plan as text).
+  returned: when hosts is set
+  type: dict
+step:
+  description: With O(node) - allowed, reason, and the quorum decision for a manager.
+  returned: when node is set
+  type: dict
+msg:
+  description: A summary; on refusal every reason and what to do.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
+    DEFAULT_DOCKER_HOST,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerException,
+    connect,
+    error_text,
+)
+from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan import (
+    UpgradePlanError,
+    build_plan,
+    check_step,
+)
+
+ARGUMENT_SPEC = {
+    "hosts": {"type": "list", "elements": "dict"},
+    "target_version": {"type": "str", "default": ""},
+    "batch_size": {"type": "str", "default": "1"},
+    "os_packages": {"type": "bool", "default": False},
+    "reboot": {"type": "bool", "default": False},
+    "node": {"type": "str"},
+    "allow_single_manager": {"type": "bool", "default": False},
+    "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
+}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("hosts", "node")],
+        required_one_of=[("hosts", "node")],
+    )
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    params = module.params
+    try:
+        nodes = connect(params["docker_host"]).nodes() or []
+    except DockerException as exc:
+        module.fail_json(
+            msg=f"cannot list the swarm's nodes through {params['docker_host']}: {error_text(exc)}. "
+            "Run this on a reachable Swarm manager"
+        )
+    if params["node"]:
+        step = check_step(nodes, params["node"], params["allow_single_manager"])
+        if not step["allowed"]:
+            module.fail_json(msg=f"{params['node']} must not go down now: {step['reason']}", step=step)
+        module.exit_json(changed=False, step=step, msg=step["reason"])
+    try:
+        plan = build_plan(
+            params["hosts"],
+            nodes,
+            target_version=params["target_version"] or None,
+            batch_size=params["batch_size"],
+            os_packages=params["os_packages"],
+            reboot=params["reboot"],
+        )
+    except ValueError as exc:  # UpgradePlanError and bad batch sizes or versions
+        kind = "inputs" if isinstance(exc, UpgradePlanError) else "settings"
+        module.fail_json(msg=f"cannot plan the upgrade, check the {kind}: {exc}")
+    if plan["errors"]:
+        module.fail_json(msg="the rolling run must not start: " + " | ".join(plan["errors"]), plan=plan)
+    module.exit_json(
+        changed=False,
+        plan=plan,
+        msg=plan["lines"][0] if plan["pending"] or plan["reactivate"] else "every node is up to date",
+    )
+
+
+if __name__ == "__main__":
+    main()

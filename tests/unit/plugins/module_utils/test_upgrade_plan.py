@@ -1,0 +1,205 @@
+# Copyright: flotilla contributors
+# Apache License 2.0 (see LICENSE)
+from __future__ import annotations
+
+import pytest
+from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan import (
+    UpgradePlanError,
+    build_plan,
+    check_step,
+    host_facts,
+)
+
+OLD, NEW = "20.10.24+dfsg1", "26.1.5"
+
+
+def engine_node(name, role="worker", state="ready", availability="active", reachable=True, leader=False):
+    data = {
+        "ID": f"id-{name}",
+        "Description": {"Hostname": name, "Engine": {"EngineVersion": OLD}},
+        "Spec": {"Role": role, "Availability": availability},
+        "Status": {"State": state},
+    }
+    if role == "manager":
+        data["ManagerStatus"] = {
+            "Reachability": "reachable" if reachable else "unreachable",
+            "Leader": leader,
+        }
+    return data
+
+
+def swarm(leader="m1", workers=("w1", "w2", "w3"), **overrides):
+    nodes = [engine_node(m, "manager", leader=m == leader) for m in ("m1", "m2", "m3")]
+    nodes += [engine_node(w) for w in workers]
+    return [overrides.get(n["Description"]["Hostname"], n) for n in nodes]
+
+
+def hosts(versions=None, workers=("w1", "w2", "w3"), **extra):
+    versions = versions or {}
+    out = []
+    for name in ("m1", "m2", "m3", *workers):
+        entry = {
+            "name": name,
+            "role": "manager" if name.startswith("m") else "worker",
+            "node_id": f"id-{name}",
+            "running_version": versions.get(name, OLD),
+        }
+        entry.update(extra.get(name, {}))
+        out.append(entry)
+    return out
+
+
+def test_managers_first_leader_last_then_workers_in_batches():
+    plan = build_plan(hosts(), swarm(leader="m1"), "26.1.5", batch_size="2")
+    assert [(b["role"], b["nodes"]) for b in plan["batches"]] == [
+        ("manager", ["m2"]),
+        ("manager", ["m3"]),
+        ("manager", ["m1"]),
+        ("worker", ["w1", "w2"]),
+        ("worker", ["w3"]),
+    ]
+    assert plan["managers_pending"] == ["m2", "m3", "m1"]
+    assert plan["workers_pending"] == ["w1", "w2", "w3"]
+    assert plan["errors"] == []
+    assert plan["nodes"]["m1"]["restart_expected"] is True
+    assert plan["nodes"]["m1"]["actions"][0] == "quorum check"
+    assert plan["nodes"]["w1"]["reasons"] == [f"engine {OLD} -> {NEW}"]
+
+
+@pytest.mark.parametrize(
+    ("batch", "workers", "size"),
+    [("1", 3, 1), ("2", 3, 2), ("50%", 4, 2), ("30%", 10, 3), ("1%", 3, 1), ("100%", 3, 3), ("9", 3, 3)],
+)
+def test_worker_batch_size_resolves_against_all_workers(batch, workers, size):
+    names = tuple(f"w{i}" for i in range(1, workers + 1))
+    done = {names[0]: NEW}  # a finished worker still counts for the percentage
+    plan = build_plan(hosts(done, workers=names), swarm(workers=names), NEW, batch_size=batch)
+    assert plan["worker_batch_size"] == size
+
+
+@pytest.mark.parametrize("batch", ["0", "0%", "101%", "-1", "two", "1.5"])
+def test_bad_batch_size_is_refused(batch):
+    with pytest.raises(ValueError, match="batch size"):
+        build_plan(hosts(), swarm(), NEW, batch_size=batch)
+
+
+def test_rerun_resumes_skipping_finished_nodes():
+    plan = build_plan(hosts({"m2": NEW, "m3": NEW, "w1": NEW}), swarm(leader="m1"), NEW)
+    assert plan["pending"] == ["m1", "w2", "w3"]
+    assert set(plan["skipped"]) == {"m2", "m3", "w1"}
+    assert any(line.startswith("skip m2") for line in plan["lines"])
+
+
+def test_finished_but_drained_node_is_reactivated_not_rolled():
+    nodes = swarm(w1=engine_node("w1", availability="drain"))
+    plan = build_plan(hosts({n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}), nodes, NEW)
+    assert plan["pending"] == []
+    assert plan["reactivate"] == ["w1"]
+
+
+def test_inventory_wanting_drain_is_left_drained():
+    nodes = swarm(w1=engine_node("w1", availability="drain"))
+    versions = {n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}
+    plan = build_plan(hosts(versions, w1={"availability": "drain"}), nodes, NEW)
+    assert plan["reactivate"] == []
+
+
+def test_pending_role_changes_roll_nodes_already_at_the_target():
+    versions = {n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}
+    change = "/etc/docker/daemon.json (run with --diff to see the change)"
+    plan = build_plan(hosts(versions, w2={"pending_changes": [change]}), swarm(), NEW)
+    assert plan["pending"] == ["w2"]
+    assert plan["nodes"]["w2"]["reasons"] == [change]
+    assert "restart the engine" in plan["nodes"]["w2"]["actions"]
+
+
+def test_no_target_plans_only_pending_changes():
+    plan = build_plan(hosts(m3={"pending_changes": ["x"]}), swarm(), None)
+    assert plan["pending"] == ["m3"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "os_packages", "reboot", "pending", "actions"),
+    [
+        ({"w1": {"os_updates": 4}}, True, False, ["w1"], ["upgrade OS packages"]),
+        ({"w1": {"os_updates": 4}}, False, False, [], []),
+        ({"w1": {"os_updates": 0}}, True, True, [], []),
+        ({"w1": {"os_updates": 0, "reboot_required": True}}, True, True, ["w1"], ["reboot"]),
+        ({"w1": {"os_updates": 2}}, True, True, ["w1"], ["upgrade OS packages", "reboot"]),
+    ],
+)
+def test_os_updates_and_reboots(extra, os_packages, reboot, pending, actions):
+    versions = {n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}
+    plan = build_plan(hosts(versions, **extra), swarm(), NEW, os_packages=os_packages, reboot=reboot)
+    assert plan["pending"] == pending
+    for action in actions:
+        assert action in plan["nodes"]["w1"]["actions"]
+
+
+@pytest.mark.parametrize(
+    ("versions", "nodes", "error"),
+    [
+        ({"w1": "27.0.1"}, swarm(), "never downgrade"),
+        ({}, swarm(m2=engine_node("m2", "manager", reachable=False)), "not healthy"),
+        ({}, swarm(w2=engine_node("w2", state="down")), "w2 is down"),
+        ({}, swarm(w3=engine_node("w3", role="manager")), "manager in the swarm but a worker"),
+        ({}, swarm(workers=("w1", "w2")), "w3 is not a member"),
+        ({"w1": "garbage"}, swarm(), "cannot parse"),
+    ],
+)
+def test_refusals_are_listed_before_anything_changes(versions, nodes, error):
+    plan = build_plan(hosts(versions), nodes, NEW)
+    assert any(error in e for e in plan["errors"]), plan["errors"]
+    assert any(line.startswith("error: ") for line in plan["lines"])
+
+
+def test_down_node_with_nothing_to_do_is_not_a_refusal():
+    versions = {n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}
+    nodes = swarm(w2=engine_node("w2", state="down"))
+    assert build_plan(hosts(versions), nodes, NEW)["errors"] == []
+
+
+@pytest.mark.parametrize(
+    ("item", "error"),
+    [
+        ({"name": "a"}, "needs a name and a role"),
+        ({"name": "a", "role": "server"}, "needs a name and a role"),
+        ({"name": "a", "role": "worker", "colour": "red"}, "unknown host field"),
+        ("a", "must be a mapping"),
+    ],
+)
+def test_host_facts_refuses_bad_entries(item, error):
+    with pytest.raises(UpgradePlanError, match=error):
+        host_facts(item)
+
+
+def test_duplicate_hosts_are_refused():
+    with pytest.raises(UpgradePlanError, match="listed twice"):
+        build_plan(hosts() + hosts()[:1], swarm(), NEW)
+
+
+def test_plan_lines_show_batches_versions_and_restarts():
+    lines = build_plan(hosts(), swarm(leader="m2"), NEW)["lines"]
+    assert lines[0].startswith(
+        "6 node(s) to roll to Docker 26.1.5 in 6 batch(es), 6 engine restart(s) expected"
+    )
+    assert "batch 3 (manager): m2" in lines
+    assert any("m2 [20.10.24+dfsg1, leader]" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "node_id", "allow_single", "allowed", "reason"),
+    [
+        (swarm(), "id-w1", False, True, "worker"),
+        (swarm(), "id-m2", False, True, "may go down"),
+        (swarm(m3=engine_node("m3", "manager", reachable=False)), "id-m2", False, False, "needed for quorum"),
+        ([engine_node("m1", "manager", leader=True)], "id-m1", False, False, "managers reachable"),
+        ([engine_node("m1", "manager", leader=True)], "id-m1", True, True, "only manager"),
+        (swarm(leader=None), "id-m2", False, False, "no leader"),
+        (swarm(), "id-x", False, False, "not in the swarm"),
+    ],
+)
+def test_check_step(nodes, node_id, allow_single, allowed, reason):
+    step = check_step(nodes, node_id, allow_single)
+    assert step["allowed"] is allowed
+    assert reason in step["reason"]
