@@ -167,7 +167,7 @@ class RolloutRunner:
 
     def _references(self, options, check_mode) -> References:
         found = {}
-        for kind, names in zip(("network", "secret", "config"), referenced_names(options), strict=True):
+        for kind, names in zip(("network", "secret", "config"), referenced_names(options)):
             ids, missing = docker_client.lookup_ids(self.api, kind, names)
             if missing and not check_mode:
                 raise SpecError(
