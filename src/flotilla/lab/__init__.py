@@ -74,7 +74,7 @@ def write_inventory(found: list[testhosts.Host], path: Path) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        "# Written by `flotilla lab up`; removed by `flotilla lab down`.\n" + yaml.safe_dump(inventory)
+        "---\n# Written by `flotilla lab up`; removed by `flotilla lab down`.\n" + yaml.safe_dump(inventory)
     )
 
 
