@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import ansible_runner
 import pytest
 import yaml
 
@@ -115,8 +116,33 @@ def _tokens(manager: testhosts.Host) -> list[str]:
     return [_ssh(manager, f"docker swarm join-token -q {kind}") for kind in ("worker", "manager")]
 
 
-def test_no_token_or_unlock_key_in_verbose_output(secret_hosts, tool_env, tmp_path):
+def _converge_with_runner(inventory: Path, env: dict, private: Path, extravars: dict, monkeypatch) -> str:
+    """The same playbook through ansible-runner at verbosity 3, keeping its artifacts to search."""
+    monkeypatch.setenv("PATH", env["PATH"])
+    private.mkdir(mode=0o700)
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(ROOT),
+        playbook=str(ROOT / "playbooks" / "site.yml"),
+        inventory=str(inventory),
+        extravars=extravars,
+        verbosity=3,
+        envvars={
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "FLOTILLA_REPORT_DIR": env["FLOTILLA_REPORT_DIR"],
+        },
+        quiet=True,
+    )
+    assert runner.rc == 0, f"the ansible-runner converge failed: {runner.status}"
+    return "\n".join(
+        path.read_text(errors="replace") for path in (private / "artifacts").rglob("*") if path.is_file()
+    )
+
+
+def test_no_token_or_unlock_key_in_verbose_output(secret_hosts, tool_env, tmp_path, monkeypatch):
     inventory = _inventory(secret_hosts, tmp_path / "hosts.yml")
+    reports = tmp_path / "reports"
+    tool_env = dict(tool_env, FLOTILLA_REPORT_DIR=str(reports))
     key_file = tmp_path / "keys" / "unlock.key"
     key_file.parent.mkdir(mode=0o700)
     manager = secret_hosts["secrets-m1"]
@@ -132,6 +158,16 @@ def test_no_token_or_unlock_key_in_verbose_output(secret_hosts, tool_env, tmp_pa
         f"swarm_unlock_key_dest={key_file}",
     )
     tokens_after = _tokens(manager)
+    artifacts = _converge_with_runner(
+        inventory,
+        tool_env,
+        tmp_path / "runner",
+        {"swarm_autolock": True, "swarm_unlock_key_dest": str(key_file)},
+        monkeypatch,
+    )
+    report_files = [path for path in reports.rglob("*") if path.is_file()]
+    assert report_files, "the run-report callback wrote no report (FLOTILLA_REPORT_DIR)"
+    report_text = "\n".join(path.read_text(errors="replace") for path in report_files)
 
     assert all(token.startswith("SWMTKN-") for token in tokens_before + tokens_after)
     assert set(tokens_before).isdisjoint(tokens_after), "swarm_rotate_join_tokens did not rotate the tokens"
@@ -153,3 +189,5 @@ def test_no_token_or_unlock_key_in_verbose_output(secret_hosts, tool_env, tmp_pa
         fragment = secret.split("-")[-1]
         assert fragment not in first, f"the {name} appears in the first converge's -vvv output"
         assert fragment not in second, f"the {name} appears in the second converge's -vvv output"
+        assert fragment not in artifacts, f"the {name} appears in ansible-runner's artifacts"
+        assert fragment not in report_text, f"the {name} appears in a run report"
