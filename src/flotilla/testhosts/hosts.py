@@ -122,9 +122,14 @@ def ensure_key(owner: str) -> Path:
     return key
 
 
+def network_name(owner: str) -> str:
+    """The name of the owner's private bridge network."""
+    return f"flotilla-{owner}"
+
+
 def ensure_network(client: docker.DockerClient, owner: str) -> docker.models.networks.Network:
     """A private bridge per owner; the engine picks a free subnet (never assume one is free)."""
-    name = f"flotilla-{owner}"
+    name = network_name(owner)
     for network in client.networks.list(names=[name]):
         if network.name == name:
             return network
