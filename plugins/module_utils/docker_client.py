@@ -8,12 +8,30 @@ through docker-py's ``create_service``/``update_service``. Those build specs fro
 (whose UpdateConfig defaults are not the engine's), drop fields they were not given on an update,
 and cannot request a server-side rollback (ROLLOUT.md).
 
-The docker import is guarded: modules check ``HAS_DOCKER`` and report ``missing_required_lib``.
+The docker import is guarded. A module does not test ``HAS_DOCKER`` itself: it calls
+:func:`module_client` (or :func:`require_docker_sdk` when it connects later, in a retry loop), and
+wraps its engine calls in :func:`engine_errors`, so that every module fails the same way, naming
+the engine it tried and what to do::
+
+    from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
+        engine_errors,
+        module_client,
+    )
+
+    def main():
+        module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+        api = module_client(module)  # SDK missing or engine unreachable: fail_json, with advice
+        with engine_errors(module, "list the swarm's nodes", "Run this on a reachable Swarm manager"):
+            nodes = api.nodes() or []
+        module.exit_json(changed=False, nodes=nodes)
 """
 
 from __future__ import annotations
 
+import contextlib
 import traceback
+
+from ansible.module_utils.basic import missing_required_lib
 
 try:
     import docker
@@ -37,10 +55,15 @@ except ImportError:  # pragma: no cover - exercised only where the SDK is missin
 
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# Where a module should run when the engine it was given cannot answer.
+ENGINE_ADVICE = "Run this on a Swarm manager whose engine is up, or set docker_host"
 
 
 def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60):
-    """A low-level client for ``docker_host`` negotiating the API version with the engine."""
+    """A low-level client for ``docker_host`` negotiating the API version with the engine.
+
+    The negotiation is a request: an engine that does not answer raises DockerException here.
+    """
     return docker.APIClient(base_url=docker_host, version="auto", timeout=timeout)
 
 
@@ -50,6 +73,49 @@ def error_text(exc: Exception) -> str:
     if explanation:
         return explanation.decode() if isinstance(explanation, bytes) else str(explanation)
     return str(exc)
+
+
+def require_docker_sdk(module) -> None:
+    """Fail ``module`` (an AnsibleModule) the Ansible way when the docker SDK cannot be imported."""
+    if not HAS_DOCKER:
+        module.fail_json(
+            msg=missing_required_lib(
+                "docker",
+                reason="to talk to the Docker engine (Debian and Ubuntu package python3-docker, "
+                "or pip install docker)",
+            ),
+            exception=DOCKER_IMPORT_ERROR,
+        )
+
+
+def module_client(module, timeout: int = 60):
+    """A connected APIClient for the module's ``docker_host`` option, or ``fail_json``.
+
+    Fails when the SDK is missing, or when the engine does not answer, naming the address tried.
+    """
+    require_docker_sdk(module)
+    docker_host = module.params.get("docker_host") or DEFAULT_DOCKER_HOST
+    try:
+        return connect(docker_host, timeout)
+    except DockerException as exc:
+        module.fail_json(
+            msg=f"cannot reach the Docker engine at {docker_host}: {error_text(exc)}. {ENGINE_ADVICE}"
+        )
+    return None  # not reached: fail_json exits
+
+
+@contextlib.contextmanager
+def engine_errors(module, doing: str, advice: str = ENGINE_ADVICE, **result):
+    """Turn a DockerException inside the block into ``fail_json``.
+
+    The message reads "cannot <doing> through <docker_host>: <the engine's words>. <advice>";
+    ``result`` is returned with it (what was done before the error, for instance).
+    """
+    try:
+        yield
+    except DockerException as exc:
+        docker_host = module.params.get("docker_host") or DEFAULT_DOCKER_HOST
+        module.fail_json(msg=f"cannot {doing} through {docker_host}: {error_text(exc)}. {advice}", **result)
 
 
 def registry_auth_header(api, image: str) -> str | None:

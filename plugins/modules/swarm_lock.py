@@ -108,17 +108,15 @@ import base64
 import contextlib
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils import cluster_lock
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
     APIError,
-    DockerException,
     NotFound,
-    connect,
+    engine_errors,
     error_text,
+    module_client,
 )
 
 ARGUMENT_SPEC = {
@@ -211,20 +209,13 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
+    api = module_client(module)
     try:
-        api = connect(params["docker_host"])
-        result = run(api, params, module.check_mode)
+        with engine_errors(module, "read or write the cluster lock"):
+            result = run(api, module.params, module.check_mode)
     except LockError as exc:
         extra = exc.args[1] if len(exc.args) > 1 else {}
         module.fail_json(msg=exc.args[0], **extra)
-    except DockerException as exc:
-        module.fail_json(
-            msg=f"cannot read or write the cluster lock through {params['docker_host']}: {error_text(exc)}. "
-            "Run this on a Swarm manager whose engine is up"
-        )
     module.exit_json(**result)
 
 

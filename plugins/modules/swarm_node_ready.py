@@ -101,14 +101,13 @@ msg:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
     DockerException,
     connect,
     error_text,
+    require_docker_sdk,
 )
 from ansible_collections.flotilla.cluster.plugins.module_utils.node_readiness import evaluate
 
@@ -176,8 +175,8 @@ def wait(
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    # No connection here: an engine that does not answer yet is what wait() waits for.
+    require_docker_sdk(module)
     result = wait(module.params, module.check_mode)
     if result.pop("failed", False):
         module.fail_json(**result)

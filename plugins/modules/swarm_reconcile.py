@@ -102,9 +102,12 @@ unmanaged:
   elements: str
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
+    DEFAULT_DOCKER_HOST,
+    engine_errors,
+    module_client,
+)
 from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_nodes import (
     DesiredNode,
     PlanError,
@@ -112,13 +115,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_nodes impor
     plan_nodes,
 )
 
-try:
-    import docker
-    import docker.errors
-
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
+MANAGER_ADVICE = "Run this on a manager of a healthy swarm"
 
 
 def main():
@@ -141,43 +138,34 @@ def main():
                 },
             },
             "exclusive_labels": {"type": "bool", "default": False},
-            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
+            "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
             "timeout": {"type": "int", "default": 60},
         },
         supports_check_mode=True,
     )
-    if DOCKER_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("docker (python3-docker)"), exception=DOCKER_IMPORT_ERROR)
-
-    client = docker.APIClient(
-        base_url=module.params["docker_host"], version="auto", timeout=module.params["timeout"]
-    )
+    client = module_client(module, timeout=module.params["timeout"])
     desired = [DesiredNode(**node) for node in module.params["nodes"]]
-    try:
+    with engine_errors(module, "read the swarm's nodes", MANAGER_ADVICE):
         nodes = client.nodes()
+    try:
         plan = plan_nodes(nodes, desired, module.params["exclusive_labels"])
     except PlanError as error:
         module.fail_json(msg=str(error))
-    except docker.errors.APIError as error:
-        module.fail_json(
-            msg=f"cannot read the swarm's nodes ({error.explanation or error}); "
-            "run this on a manager of a healthy swarm"
-        )
 
     for warning in plan.warnings:
         module.warn(warning)
     if not module.check_mode:
-        for update in plan.updates:
-            try:
+        for done, update in enumerate(plan.updates):
+            with engine_errors(
+                module,
+                f"update node {update.name}",
+                "The nodes before it in 'changes' were updated: re-run to finish",
+                changes={u.name: u.changes for u in plan.updates[:done]},
+            ):
                 client.update_node(update.node_id, update.version, update.spec)
-            except docker.errors.APIError as error:
-                module.fail_json(
-                    msg=f"{update.name}: updating the node failed ({error.explanation or error}); "
-                    "the nodes before it in 'changes' were updated, re-run to finish",
-                    changes={u.name: u.changes for u in plan.updates[: plan.updates.index(update)]},
-                )
         if plan.updates:
-            nodes = client.nodes()
+            with engine_errors(module, "read the swarm's nodes after updating them", MANAGER_ADVICE):
+                nodes = client.nodes()
 
     result = {
         "changed": bool(plan.updates),

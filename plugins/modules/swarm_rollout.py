@@ -523,13 +523,10 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerException,
-    connect,
+    module_client,
 )
 from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_rollout_runner import (
     RolloutError,
@@ -662,17 +659,8 @@ ARGUMENT_SPEC = {
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    try:
-        api = connect(params["docker_host"])
-    except DockerException as exc:
-        module.fail_json(
-            msg=f"cannot reach the Docker engine at {params['docker_host']}: {exc}. Run this on a Swarm "
-            "manager whose engine is up, or set docker_host"
-        )
-    runner = RolloutRunner(api, poll_interval=params["poll_interval"])
+    runner = RolloutRunner(module_client(module), poll_interval=params["poll_interval"])
     try:
         result = runner.run(params, check_mode=module.check_mode)
     except RolloutError as exc:

@@ -61,15 +61,12 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils.cluster_status import summarize, table_lines
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerException,
-    connect,
-    error_text,
+    engine_errors,
+    module_client,
 )
 
 ARGUMENT_SPEC = {
@@ -83,16 +80,13 @@ def read_status(api) -> dict:
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    docker_host = module.params["docker_host"]
-    try:
-        status = read_status(connect(docker_host))
-    except DockerException as exc:
-        module.fail_json(
-            msg=f"cannot read the swarm through {docker_host}: {error_text(exc)}. Run this on a manager "
-            "whose engine is up (an unreachable or locked manager cannot answer)"
-        )
+    api = module_client(module)
+    with engine_errors(
+        module,
+        "read the swarm",
+        "Run this on a manager whose engine is up (an unreachable or locked manager cannot answer)",
+    ):
+        status = read_status(api)
     verdict = (
         "healthy"
         if status["healthy"]

@@ -119,3 +119,81 @@ def test_connect_negotiates_the_api_version():
     with mock.patch.object(docker_client.docker, "APIClient") as client:
         docker_client.connect("tcp://m1:2376")
     client.assert_called_once_with(base_url="tcp://m1:2376", version="auto", timeout=60)
+
+
+class ModuleFailed(Exception):
+    """What AnsibleModule.fail_json does: it never returns."""
+
+
+class FakeModule:
+    def __init__(self, **params):
+        self.params = params
+        self.failed = None
+
+    def fail_json(self, **result):
+        self.failed = result
+        raise ModuleFailed(result["msg"])
+
+
+def test_module_client_connects_to_the_docker_host_option():
+    module = FakeModule(docker_host="tcp://m1:2376")
+    with mock.patch.object(docker_client, "connect", return_value="api") as connect:
+        assert docker_client.module_client(module, timeout=5) == "api"
+    connect.assert_called_once_with("tcp://m1:2376", 5)
+
+
+def test_module_client_names_the_engine_and_what_to_do():
+    module = FakeModule(docker_host="tcp://m1:2376")
+    refused = docker.errors.DockerException("Error while fetching server API version: connection refused")
+    with mock.patch.object(docker_client, "connect", side_effect=refused), pytest.raises(ModuleFailed):
+        docker_client.module_client(module)
+    assert module.failed["msg"] == (
+        "cannot reach the Docker engine at tcp://m1:2376: Error while fetching server API version: "
+        "connection refused. Run this on a Swarm manager whose engine is up, or set docker_host"
+    )
+
+
+def test_module_client_without_the_sdk_fails_the_ansible_way(monkeypatch):
+    module = FakeModule(docker_host="unix:///var/run/docker.sock")
+    monkeypatch.setattr(docker_client, "HAS_DOCKER", False)
+    monkeypatch.setattr(docker_client, "DOCKER_IMPORT_ERROR", "Traceback: No module named 'docker'")
+    with mock.patch.object(docker_client, "connect") as connect, pytest.raises(ModuleFailed):
+        docker_client.module_client(module)
+    connect.assert_not_called()
+    assert "Failed to import the required Python library (docker)" in module.failed["msg"]
+    assert "python3-docker" in module.failed["msg"]
+    assert module.failed["exception"] == "Traceback: No module named 'docker'"
+
+
+def test_require_docker_sdk_passes_when_present():
+    module = FakeModule()
+    docker_client.require_docker_sdk(module)
+    assert module.failed is None
+
+
+def test_engine_errors_fail_with_the_engine_words_and_extra_results():
+    module = FakeModule(docker_host="unix:///x.sock")
+    with (
+        pytest.raises(ModuleFailed),
+        docker_client.engine_errors(module, "update node w1", "Re-run.", done=["m1"]),
+    ):
+        raise APIError("503 Server Error", explanation="swarm is encrypted and needs to be unlocked")
+    assert module.failed == {
+        "msg": "cannot update node w1 through unix:///x.sock: swarm is encrypted and needs to be unlocked. "
+        "Re-run.",
+        "done": ["m1"],
+    }
+
+
+def test_engine_errors_default_advice_and_other_exceptions_pass_through():
+    module = FakeModule(docker_host="unix:///x.sock")
+    with pytest.raises(ModuleFailed), docker_client.engine_errors(module, "read the swarm"):
+        raise docker.errors.DockerException("socket closed")
+    assert module.failed["msg"].endswith(
+        "socket closed. Run this on a Swarm manager whose engine is up, or set docker_host"
+    )
+    with pytest.raises(KeyError), docker_client.engine_errors(module, "read the swarm"):
+        raise KeyError("not the engine's")
+    with docker_client.engine_errors(module, "read the swarm"):
+        value = 1
+    assert value == 1

@@ -17,6 +17,7 @@ from unittest import mock
 
 import docker
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.flotilla.cluster.plugins.module_utils import docker_client
 from docker.errors import APIError, NotFound
 
 NANO = 1_000_000_000
@@ -281,7 +282,7 @@ def run_module(module, args, engine, clock, check_mode=False, diff=False, capsys
     full = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
     with (
         patch_module_args(full),
-        mock.patch.object(module, "connect", return_value=engine.api),
+        mock.patch.object(docker_client, "connect", return_value=engine.api),
         mock.patch.object(module, runner_name, factory),
         contextlib.suppress(SystemExit),
     ):

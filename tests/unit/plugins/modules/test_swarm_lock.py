@@ -12,7 +12,7 @@ from unittest import mock
 import docker
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.flotilla.cluster.plugins.module_utils import cluster_lock
+from ansible_collections.flotilla.cluster.plugins.module_utils import cluster_lock, docker_client
 from ansible_collections.flotilla.cluster.plugins.modules import swarm_lock
 from docker.errors import APIError
 
@@ -74,7 +74,7 @@ def run(engine, capsys, check_mode=False, **args):
     full = dict(params, _ansible_check_mode=check_mode)
     with (
         patch_module_args(full),
-        mock.patch.object(swarm_lock, "connect", return_value=engine.api),
+        mock.patch.object(docker_client, "connect", return_value=engine.api),
         mock.patch.object(swarm_lock.time, "time", return_value=NOW),
         contextlib.suppress(SystemExit),
     ):

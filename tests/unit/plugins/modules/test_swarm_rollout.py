@@ -9,6 +9,7 @@ posted (create, update, server-side rollback) and what it reported.
 from __future__ import annotations
 
 import pytest
+from ansible_collections.flotilla.cluster.plugins.module_utils import docker_client
 from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_service_spec import (
     ENGINE_UPDATE_DEFAULTS,
     IMAGE_ID_LABEL,
@@ -551,7 +552,7 @@ def test_engine_refusal_is_reported(engine, clock, capsys):
 
 
 def test_missing_docker_sdk_is_reported(engine, clock, capsys, monkeypatch):
-    monkeypatch.setattr(swarm_rollout, "HAS_DOCKER", False)
+    monkeypatch.setattr(docker_client, "HAS_DOCKER", False)
     result, failed = run_module(
         swarm_rollout, {"name": "web", "image": "app:1"}, engine, clock, capsys=capsys
     )
@@ -572,8 +573,6 @@ def test_wait_false_returns_after_posting(engine, clock, capsys):
 
 
 def test_with_registry_auth_sends_the_header(engine, clock, capsys, monkeypatch):
-    from ansible_collections.flotilla.cluster.plugins.module_utils import docker_client
-
     existing(engine)
     engine.digests["registry.example.com/app:2"] = DIGEST_2
     engine.on_update = lambda eng: new_tasks_after(eng, 0)
