@@ -1,8 +1,9 @@
 """Before/after snapshots of test hosts, and running playbooks against them, for the swarm tests.
 
-The package/engine part of the snapshot and the SSH helper are test_site_playbook's own (imported,
-not copied); the swarm tests add what a refused swarm run must not touch either: the host name,
-the node's Swarm membership and role, the firewall rules, and the node list a manager sees.
+The package/engine part of the snapshot is test_site_playbook's own (imported, not copied), and
+`ssh` is the test hosts' own (flotilla.testhosts.hosts); the swarm tests add what a refused swarm
+run must not touch either: the host name, the node's Swarm membership and role, the firewall
+rules, and the node list a manager sees.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import yaml
 from test_site_playbook import SNAPSHOT as PACKAGE_SNAPSHOT
-from test_site_playbook import _ssh as ssh
 
 from flotilla.testhosts import hosts as testhosts
+from flotilla.testhosts.hosts import ssh
 
 ROOT = Path(__file__).resolve().parents[2]
 

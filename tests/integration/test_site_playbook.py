@@ -17,6 +17,7 @@ import yaml
 
 from flotilla.testhosts import hosts as testhosts
 from flotilla.testhosts.aptcache import ensure_apt_cache
+from flotilla.testhosts.hosts import ssh
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = "pytest-site"
@@ -29,29 +30,6 @@ SNAPSHOT = (
 )
 
 
-def _ssh(host: testhosts.Host, command: str) -> str:
-    result = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            host.identity_file,
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"{host.user}@{host.address}",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def site_hosts(engine, built_images):
     specs = [
@@ -62,7 +40,7 @@ def site_hosts(engine, built_images):
     try:
         found = {host.name: host for host in testhosts.up(engine, OWNER, specs, apt_port=ensure_apt_cache())}
         # A real fact-gathering path to an unsupported system: the host says it is something else.
-        _ssh(
+        ssh(
             found["site-odd-os"],
             "printf '%s\\n' ID=plan9 'NAME=\"Plan 9\"' VERSION_ID=4 'PRETTY_NAME=\"Plan 9 4th edition\"'"
             " > /etc/os-release",
@@ -157,7 +135,7 @@ def provisioned(site_hosts, installed_collection, tool_env, tmp_path_factory):
 
 
 def test_site_by_fqcn_from_built_collection(provisioned):
-    state = _ssh(
+    state = ssh(
         provisioned["site-provisioned"],
         "systemctl is-active docker; docker info --format '{{.ServerVersion}}'",
     )
@@ -186,7 +164,7 @@ BAD_INPUT = [
 
 
 def _snapshots(found: dict[str, testhosts.Host]) -> dict[str, str]:
-    return {name: _ssh(host, SNAPSHOT) for name, host in found.items()}
+    return {name: ssh(host, SNAPSHOT) for name, host in found.items()}
 
 
 @pytest.mark.parametrize(("extra_vars", "named"), BAD_INPUT)

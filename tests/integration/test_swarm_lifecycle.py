@@ -143,24 +143,7 @@ def _load_busybox(hosts: dict[str, testhosts.Host], archive: str) -> None:
     """`docker load` the service image into every node (there is no registry here)."""
     for host in hosts.values():
         with open(archive, "rb") as data:
-            subprocess.run(
-                [
-                    "ssh",
-                    "-i",
-                    host.identity_file,
-                    "-o",
-                    "StrictHostKeyChecking=no",
-                    "-o",
-                    "UserKnownHostsFile=/dev/null",
-                    "-o",
-                    "LogLevel=ERROR",
-                    f"{host.user}@{host.address}",
-                    "docker load >/dev/null",
-                ],
-                stdin=data,
-                check=True,
-                timeout=180,
-            )
+            ssh(host, "docker load >/dev/null", stdin=data, timeout=180)
 
 
 def _running(manager: testhosts.Host) -> int:

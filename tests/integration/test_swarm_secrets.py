@@ -21,6 +21,7 @@ import yaml
 
 from flotilla.testhosts import hosts as testhosts
 from flotilla.testhosts.aptcache import ensure_apt_cache
+from flotilla.testhosts.hosts import ssh
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = "pytest-swarm-secrets"
@@ -29,31 +30,6 @@ SPECS = [
     {"name": "secrets-m2", "os": "debian13"},
     {"name": "secrets-w1", "os": "debian12"},
 ]
-
-
-def _ssh(host: testhosts.Host, command: str) -> str:
-    result = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            host.identity_file,
-            "-p",
-            str(host.port),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"{host.user}@{host.address}",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +89,7 @@ def _converge(inventory: Path, env: dict, *extra: str) -> str:
 
 
 def _tokens(manager: testhosts.Host) -> list[str]:
-    return [_ssh(manager, f"docker swarm join-token -q {kind}") for kind in ("worker", "manager")]
+    return [ssh(manager, f"docker swarm join-token -q {kind}") for kind in ("worker", "manager")]
 
 
 def _converge_with_runner(inventory: Path, env: dict, private: Path, extravars: dict, monkeypatch) -> str:
@@ -171,12 +147,12 @@ def test_no_token_or_unlock_key_in_verbose_output(secret_hosts, tool_env, tmp_pa
 
     assert all(token.startswith("SWMTKN-") for token in tokens_before + tokens_after)
     assert set(tokens_before).isdisjoint(tokens_after), "swarm_rotate_join_tokens did not rotate the tokens"
-    assert _ssh(manager, "docker node ls -q | wc -l") == "3"
+    assert ssh(manager, "docker node ls -q | wc -l") == "3"
 
     unlock_key = key_file.read_text().strip()
     assert unlock_key.startswith("SWMKEY-"), "the unlock key file holds no unlock key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert unlock_key == _ssh(manager, "docker swarm unlock-key -q")
+    assert unlock_key == ssh(manager, "docker swarm unlock-key -q")
 
     for name, secret in [
         ("old worker token", tokens_before[0]),

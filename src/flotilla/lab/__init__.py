@@ -114,27 +114,11 @@ def up(
 
 def print_node_table(manager: testhosts.Host, out: TextIO) -> None:
     """The Swarm as the first manager sees it (`docker node ls`), over the same SSH access."""
-    sudo = "sudo " if manager.become else ""
-    result = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            manager.identity_file,
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            f"{manager.user}@{manager.address}",
-            f"{sudo}docker node ls",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    out.write(f"\nnodes, as {manager.name} sees them:\n{result.stdout or result.stderr}")
+    try:
+        table = testhosts.ssh(manager, "docker node ls")
+    except subprocess.CalledProcessError as failed:
+        table = (failed.stdout or failed.stderr).strip()
+    out.write(f"\nnodes, as {manager.name} sees them:\n{table}\n")
 
 
 def status(out: TextIO = sys.stdout) -> int:

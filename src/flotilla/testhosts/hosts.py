@@ -12,12 +12,14 @@ earlier run on the same machine was interrupted.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import docker
 import docker.errors
@@ -37,6 +39,9 @@ DROPPED_CAPS = ["SYS_RESOURCE", "SYS_TIME", "SYS_MODULE", "SYS_BOOT"]
 
 Log = Callable[[str], None]
 
+# A test host gets new host keys every time it starts: there is nothing to check them against.
+SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR")
+
 
 @dataclass
 class Host:
@@ -54,6 +59,27 @@ class Host:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def ssh(host: Host, command: str, *, timeout: float = 60, stdin: BinaryIO | None = None) -> str:
+    """Run the shell `command` on `host` as root over its real SSH access; its stdout, stripped.
+
+    As root through sudo when the host's login is not root (login='sudo'), as Ansible's become
+    does. A non-zero exit raises CalledProcessError, whose stderr says why. `stdin` feeds an open
+    file to the command (an image archive to `docker load`, say).
+    """
+    if host.become:
+        command = f"sudo sh -c {shlex.quote(command)}"
+    login = ["-i", host.identity_file, "-p", str(host.port), *SSH_OPTIONS, f"{host.user}@{host.address}"]
+    result = subprocess.run(
+        ["ssh", *login, command],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    return result.stdout.strip()
 
 
 def privileged_requested() -> bool:
