@@ -22,7 +22,7 @@ data. Pure: the caller passes engine node objects. Python 3.9 syntax (module_uti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ansible_collections.flotilla.cluster.plugins.module_utils.batching import (
     PlanNode,
@@ -304,24 +304,71 @@ def plan_lines(plan: dict) -> list:
     return lines
 
 
-def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False) -> dict:
+def manager_addresses(engine_nodes) -> dict:
+    """Each manager's Raft address (ManagerStatus.Addr, ``host:port``) by node ID, for live probes."""
+    out = {}
+    for node in engine_nodes or []:
+        address = (node.get("ManagerStatus") or {}).get("Addr") or ""
+        if address:
+            out[node.get("ID", "")] = address
+    return out
+
+
+def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False, unreachable=None) -> dict:
     """May ``node_id`` go down now? Fresh engine data, read right before the drain.
 
     Workers may always go down (their capacity loss is the batch size the operator chose).
     A manager goes down only if quorum.check_action allows it; the one exception is a swarm with a
     single manager when ``allow_single_manager`` is set: its control plane pauses while the engine
     restarts (running tasks keep running), a choice the operator must make explicitly.
+
+    ``unreachable`` maps node IDs to why a live probe could not reach them right now. The Raft view
+    lags a partition by several seconds (a manager cut off a moment ago still reads "reachable"),
+    so a manager counts as reachable only if the engine says so AND the probe got through. A node
+    that cannot be reached is never rolled: draining it works, but its upgrade would fail halfway
+    and leave it drained.
     """
+    unreachable = dict(unreachable or {})
     by_id = _index(engine_nodes)
-    node = by_id.get(node_id)
+    node = by_id.get(node_id) or next(
+        (n for n in by_id.values() if (n.get("Description") or {}).get("Hostname") == node_id), None
+    )
     if node is None:
-        return {"allowed": False, "reason": f"node {node_id} is not in the swarm's node list"}
+        reason = f"node {node_id} is not in the swarm's node list"
+        return {"allowed": False, "label": node_id, "reason": reason}
+    node_id = node.get("ID", node_id)
     label = (node.get("Description") or {}).get("Hostname") or node_id
+    why_down = _why_unreachable(node, unreachable)
+    if why_down:
+        return {
+            "allowed": False,
+            "label": label,
+            "reason": f"{label} is unreachable ({why_down}): a node that cannot be reached cannot be "
+            "drained, upgraded and brought back; restore its network or engine, then re-run "
+            "(nodes already done are skipped)",
+            "unreachable": _unreachable_labels(engine_nodes, unreachable),
+        }
     if (node.get("Spec") or {}).get("Role") != "manager":
-        return {"allowed": True, "reason": f"{label} is a worker: no quorum at stake"}
-    managers = [m for m in (manager_from_api(n) for n in engine_nodes) if m is not None]
+        return {"allowed": True, "label": label, "reason": f"{label} is a worker: no quorum at stake"}
+    managers = []
+    for engine_node in engine_nodes:
+        manager = manager_from_api(engine_node)
+        if manager is not None and manager.node_id in unreachable:
+            manager = replace(manager, reachable=False)
+        if manager is not None:
+            managers.append(manager)
     decision = check_action(managers, ACTION_DOWN, node_id)
-    result = {"allowed": decision.allowed, "reason": decision.reason, "decision": asdict(decision)}
+    down = _unreachable_labels(engine_nodes, unreachable)
+    reason = decision.reason
+    if not decision.allowed and down:
+        reason += "; unreachable now: " + ", ".join(f"{name} ({why})" for name, why in down.items())
+    result = {
+        "allowed": decision.allowed,
+        "label": label,
+        "reason": reason,
+        "decision": asdict(decision),
+        "unreachable": down,
+    }
     if not decision.allowed and len(managers) == 1 and allow_single_manager:
         result.update(
             allowed=True,
@@ -334,3 +381,27 @@ def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False) -
             allowed=False, reason="no leader is elected right now; wait for the election and re-run"
         )
     return result
+
+
+def _why_unreachable(node: dict, unreachable: dict) -> str:
+    """Why ``node`` cannot be reached now: the live probe's words, the engine's, or ''."""
+    if node.get("ID", "") in unreachable:
+        return unreachable[node.get("ID", "")]
+    status = node.get("ManagerStatus")
+    if status and status.get("Reachability") != "reachable":
+        return f"the swarm reports it {status.get('Reachability') or 'unknown'}"
+    if (node.get("Status") or {}).get("State") == "down":
+        return "the swarm reports it down"
+    return ""
+
+
+def _unreachable_labels(engine_nodes, unreachable: dict) -> dict:
+    """Hostname -> reason for every manager that cannot be reached now (engine view or probe)."""
+    out = {}
+    for node in engine_nodes or []:
+        if not node.get("ManagerStatus"):
+            continue
+        why = _why_unreachable(node, unreachable)
+        if why:
+            out[(node.get("Description") or {}).get("Hostname") or node.get("ID", "")] = why
+    return out

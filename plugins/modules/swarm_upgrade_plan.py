@@ -21,6 +21,10 @@ description:
     target (no downgrades).
   - With O(node), answers whether that node may go down now, from fresh engine data - for a
     manager through the quorum check (the remaining reachable managers must stay a majority).
+  - Before answering for O(node), every manager's Raft port (its ManagerStatus address) is probed
+    over TCP from this manager, because the engine's view of a manager cut off a moment ago still
+    says reachable. A manager counts as reachable only if both agree; the node itself must be
+    reachable too (a node that cannot be reached is never rolled).
 author:
   - flotilla developers
 requirements:
@@ -63,6 +67,10 @@ options:
     description: Let the only manager of a swarm go down (its control plane pauses; tasks keep running).
     type: bool
     default: false
+  probe_timeout:
+    description: Seconds each live TCP probe of a manager's Raft port may take (with O(node)).
+    type: int
+    default: 3
   docker_host:
     description: The engine to talk to; a manager's.
     type: str
@@ -94,7 +102,9 @@ plan:
   returned: when hosts is set
   type: dict
 step:
-  description: With O(node) - allowed, reason, and the quorum decision for a manager.
+  description: >-
+    With O(node) - allowed, reason, the quorum decision for a manager, and unreachable (hostname ->
+    why, for every manager the engine or the live probe could not reach).
   returned: when node is set
   type: dict
 msg:
@@ -102,6 +112,8 @@ msg:
   returned: always
   type: str
 """
+
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
@@ -112,10 +124,12 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client imp
     connect,
     error_text,
 )
+from ansible_collections.flotilla.cluster.plugins.module_utils.service_probes import probe_tcp
 from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan import (
     UpgradePlanError,
     build_plan,
     check_step,
+    manager_addresses,
 )
 
 ARGUMENT_SPEC = {
@@ -126,8 +140,26 @@ ARGUMENT_SPEC = {
     "reboot": {"type": "bool", "default": False},
     "node": {"type": "str"},
     "allow_single_manager": {"type": "bool", "default": False},
+    "probe_timeout": {"type": "int", "default": 3},
     "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
 }
+
+
+def probe_managers(engine_nodes, timeout: int) -> dict:
+    """Node ID -> why, for each manager whose Raft port refuses or ignores a TCP connection now."""
+    addresses = manager_addresses(engine_nodes)
+
+    def probe(address):
+        host, _, port = address.rpartition(":")
+        return probe_tcp(host.strip("[]"), int(port), timeout)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(addresses))) as pool:
+        answers = dict(zip(addresses, pool.map(probe, addresses.values())))
+    return {
+        node_id: f"no answer on its Raft port: {detail}"
+        for node_id, (ok, detail) in answers.items()
+        if not ok
+    }
 
 
 def main():
@@ -148,9 +180,10 @@ def main():
             "Run this on a reachable Swarm manager"
         )
     if params["node"]:
-        step = check_step(nodes, params["node"], params["allow_single_manager"])
+        failures = probe_managers(nodes, params["probe_timeout"])
+        step = check_step(nodes, params["node"], params["allow_single_manager"], failures)
         if not step["allowed"]:
-            module.fail_json(msg=f"{params['node']} must not go down now: {step['reason']}", step=step)
+            module.fail_json(msg=f"{step['label']} must not go down now: {step['reason']}", step=step)
         module.exit_json(changed=False, step=step, msg=step["reason"])
     try:
         plan = build_plan(

@@ -8,6 +8,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan impo
     build_plan,
     check_step,
     host_facts,
+    manager_addresses,
 )
 
 OLD, NEW = "20.10.24+dfsg1", "26.1.5"
@@ -203,3 +204,65 @@ def test_check_step(nodes, node_id, allow_single, allowed, reason):
     step = check_step(nodes, node_id, allow_single)
     assert step["allowed"] is allowed
     assert reason in step["reason"]
+
+
+def with_addresses(nodes):
+    """The swarm's nodes with each manager's Raft address, as GET /nodes returns them."""
+    for index, node in enumerate(nodes, start=1):
+        if "ManagerStatus" in node:
+            node["ManagerStatus"]["Addr"] = f"10.0.0.{index}:2377"
+    return nodes
+
+
+def test_manager_addresses_lists_managers_only():
+    assert manager_addresses(with_addresses(swarm())) == {
+        "id-m1": "10.0.0.1:2377",
+        "id-m2": "10.0.0.2:2377",
+        "id-m3": "10.0.0.3:2377",
+    }
+
+
+def test_a_manager_the_probe_cannot_reach_counts_as_unreachable_though_raft_says_reachable():
+    # m3 was cut off a moment ago: the engine still says reachable, the live probe does not.
+    step = check_step(swarm(), "id-m2", unreachable={"id-m3": "no answer on its Raft port: timed out"})
+    assert step["allowed"] is False
+    assert "would leave 1 of 3 managers reachable, 2 needed" in step["reason"]
+    assert "unreachable now: m3 (no answer on its Raft port: timed out)" in step["reason"]
+    assert step["unreachable"] == {"m3": "no answer on its Raft port: timed out"}
+    assert step["label"] == "m2"
+
+
+def test_the_next_node_itself_unreachable_is_never_rolled():
+    # Quorum would survive (m2 is already counted out), but a node that cannot be reached would
+    # be drained and then fail halfway: refuse before touching it, and say which node and why.
+    step = check_step(swarm(), "id-m2", unreachable={"id-m2": "no answer on its Raft port: refused"})
+    assert step["allowed"] is False
+    assert step["reason"].startswith("m2 is unreachable (no answer on its Raft port: refused)")
+    assert "re-run" in step["reason"]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "why"),
+    [
+        (swarm(m2=engine_node("m2", "manager", reachable=False)), "the swarm reports it unreachable"),
+        (swarm(w1=engine_node("w1", state="down")), "the swarm reports it down"),
+    ],
+)
+def test_nodes_the_engine_reports_unreachable_or_down_are_not_rolled(nodes, why):
+    target = "id-m2" if why.endswith("unreachable") else "id-w1"
+    step = check_step(nodes, target)
+    assert step["allowed"] is False
+    assert why in step["reason"]
+
+
+def test_probe_failures_on_a_healthy_spare_still_allow_the_step():
+    # Five managers, one cut off: taking another down leaves 3 of 5, still a majority.
+    nodes = [engine_node(m, "manager", leader=m == "m1") for m in ("m1", "m2", "m3", "m4", "m5")]
+    step = check_step(nodes, "id-m2", unreachable={"id-m5": "timed out"})
+    assert step["allowed"] is True
+    assert "3 of 5 managers stay reachable" in step["reason"]
+
+
+def test_check_step_accepts_a_hostname():
+    assert check_step(swarm(), "m2")["label"] == "m2"
+    assert check_step(swarm(), "m2")["allowed"] is True
