@@ -5,8 +5,10 @@
 The engine answers none of these directly (ROLLOUT.md):
 
 * ``UpdateStatus.State`` says ``completed`` only after its own monitor, says ``rollback_completed``
-  when the service is back on the OLD spec (a failure for whoever asked for the new one), and
-  stays ``updating`` forever when a task cannot start: the engine has no update timeout;
+  when the service is back on the OLD spec (a failure for whoever asked for the new one) even
+  though the slot whose new task failed gets its old-spec task from the restart policy only a few
+  seconds later, and stays ``updating`` forever when a task cannot start: the engine has no update
+  timeout;
 * a service whose spec did not change (or that was just created) has no UpdateStatus at all;
 * draining a node stops its tasks but does not wait for replacements to run elsewhere.
 
@@ -79,6 +81,11 @@ class ServiceSnapshot:
     when convergence was first seen without interruption (None: not converged at the last poll).
     ``replicas`` is for replicated services, ``eligible_nodes`` (ready, active nodes that satisfy
     the placement constraints) for global ones.
+
+    ``restore_elapsed`` and ``restore_timeout`` time the wait, after the engine reports
+    ``rollback_completed``, for the restored spec's tasks to run in every slot: seconds since
+    that state was first seen, and how long the caller allows (its rollback_timeout). None means
+    ``elapsed`` and ``timeout`` apply, as in a wait that is itself for a rollback.
     """
 
     update_state: str | None
@@ -92,6 +99,8 @@ class ServiceSnapshot:
     converged_for: float | None = None
     monitor: float = 5.0
     timeout: float = 300.0
+    restore_elapsed: float | None = None
+    restore_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,9 @@ class Verdict:
     """The answer for one poll. ``done`` means stop polling; ``failed`` means report a failure.
 
     ``converged_now`` is the instantaneous check (current-spec tasks running == expected); a
-    caller that tracks time itself uses it to start or reset ``converged_for``.
+    caller that tracks time itself uses it to start or reset ``converged_for``. ``shortfall`` is
+    set on a final ``rolled_back`` verdict whose restored spec did not run in every slot in time:
+    the sentence saying how many slots were missing, for callers that word their own message.
     """
 
     status: str
@@ -131,6 +142,7 @@ class Verdict:
     converged_now: bool
     update_state: str | None
     tasks: tuple[TaskProblem, ...] = ()
+    shortfall: str = ""
 
 
 def _problem(task: TaskSnapshot) -> TaskProblem:
@@ -173,8 +185,10 @@ def _validate(snapshot: ServiceSnapshot) -> None:
             f"unknown UpdateStatus.State {snapshot.update_state!r}; "
             f"expected one of {', '.join(UPDATE_STATES)}"
         )
-    for name in ("elapsed", "monitor", "timeout"):
+    for name in ("elapsed", "monitor", "timeout", "restore_elapsed", "restore_timeout"):
         value = getattr(snapshot, name)
+        if value is None and name.startswith("restore_"):
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
 
@@ -192,12 +206,29 @@ def _failing_tasks(live: list[TaskSnapshot], current_ids: set[str]) -> tuple[Tas
     return tuple(_problem(t) for t in failing)
 
 
+def _restore_expected(snapshot: ServiceSnapshot, live: list[TaskSnapshot], expected: int) -> int:
+    """Slots the restored spec must fill after a rollback.
+
+    Replicated: the restored spec's replica count. Global: ``eligible_nodes`` counts nodes that
+    hold a current-spec task the engine wants running, and the node whose failed task awaits its
+    restart has none for a few seconds; so count every live node that held a task of the service
+    during this wait (tasks dead before it are not in the snapshot), whatever its spec.
+    """
+    if snapshot.mode != "global":
+        return expected
+    return max(expected, len({t.node_id for t in live if t.node_id}))
+
+
 def evaluate_update(snapshot: ServiceSnapshot) -> Verdict:
     """Judge one poll of a service update.
 
-    * ``paused`` / ``rollback_paused`` / ``rollback_completed`` are final failures, whatever the
-      tasks look like: a paused update stays paused until a new spec is posted, and a completed
-      rollback means the OLD spec runs, which must never be reported as success.
+    * ``paused`` / ``rollback_paused`` are final failures, whatever the tasks look like: a paused
+      update stays paused until a new spec is posted.
+    * ``rollback_completed`` means the OLD spec is back, which must never be reported as success.
+      It is final (ROLLED_BACK) once the restored spec's tasks run in every slot, or when
+      ``restore_timeout`` (else ``timeout``) has passed, with a message saying how many slots are
+      still missing; until then it is in progress, so the caller returns only when the service
+      is whole again.
     * ``completed`` (or no UpdateStatus) becomes CONVERGED (or NO_CHANGE) only when the current
       spec's running tasks equal the expected count and have stayed so for ``monitor``: the
       engine's own ``completed`` can precede a crash, and a service without UpdateStatus has no
@@ -233,7 +264,10 @@ def evaluate_update(snapshot: ServiceSnapshot) -> Verdict:
             tasks=tuple(tasks),
         )
 
-    if state in ("paused", "rollback_paused", "rollback_completed"):
+    if state == "rollback_completed":
+        return _evaluate_restore(snapshot, live, current, current_ids, running, expected, engine_note)
+
+    if state in ("paused", "rollback_paused"):
         failing = _failing_tasks(live, current_ids)
         cause = f": {_quote(failing)}" if failing else ""
         if state == "paused":
@@ -243,19 +277,11 @@ def evaluate_update(snapshot: ServiceSnapshot) -> Verdict:
                 "a new spec is posted: fix the cause and deploy again, or roll back",
                 failing,
             )
-        if state == "rollback_paused":
-            return verdict(
-                ROLLBACK_PAUSED,
-                f"the rollback itself paused after task failures{engine_note}{cause}. The service runs a "
-                "mix of old and new tasks: fix the cause and post a spec",
-                failing,
-            )
         return verdict(
-            ROLLED_BACK,
-            f"update failed and the engine rolled back: the service runs its PREVIOUS spec{engine_note}"
-            f"{cause}. Fix the cause and deploy again",
+            ROLLBACK_PAUSED,
+            f"the rollback itself paused after task failures{engine_note}{cause}. The service runs a "
+            "mix of old and new tasks: fix the cause and post a spec",
             failing,
-            rolled_back=True,
         )
 
     if state in ("completed", None) and stable:
@@ -304,16 +330,71 @@ def evaluate_update(snapshot: ServiceSnapshot) -> Verdict:
     return verdict(IN_PROGRESS, progress)
 
 
+def _evaluate_restore(snapshot, live, current, current_ids, running, expected, engine_note) -> Verdict:
+    """``rollback_completed``: wait until the restored spec runs in every slot, or time out."""
+    slots = _restore_expected(snapshot, live, expected)
+    restored = running >= slots
+    elapsed = snapshot.elapsed if snapshot.restore_elapsed is None else snapshot.restore_elapsed
+    timeout = snapshot.timeout if snapshot.restore_timeout is None else snapshot.restore_timeout
+    failing = _failing_tasks(live, current_ids)
+    cause = f": {_quote(failing)}" if failing else ""
+    shortfall = ""
+    if restored:
+        status = ROLLED_BACK
+        message = (
+            f"update failed and the engine rolled back: the service runs its PREVIOUS spec{engine_note}"
+            f"{cause}. Fix the cause and deploy again"
+        )
+    elif elapsed < timeout:
+        status = IN_PROGRESS
+        message = (
+            f"the engine rolled back{engine_note}; {running} of {slots} slots run the previous spec, "
+            "waiting for the rest"
+        )
+    else:
+        status = ROLLED_BACK
+        waiting = tuple(_problem(t) for t in current if t.desired_state == "running" and t.state != "running")
+        shortfall = (
+            f"the rollback finished in the engine but {slots - running} of {slots} slots were not yet "
+            f"running the old version after {elapsed:g}s (rollback_timeout {timeout:g}s)"
+            + (f"; {_quote(waiting)}" if waiting else "")
+        )
+        message = (
+            f"update failed and the engine rolled back to the PREVIOUS spec{engine_note}{cause}; "
+            f"{shortfall}. Follow it with docker service ps; fix the cause and deploy again"
+        )
+    return Verdict(
+        status=status,
+        done=status != IN_PROGRESS,
+        failed=status in FAILURE_STATUSES,
+        rolled_back=status == ROLLED_BACK,
+        message=message,
+        running=running,
+        expected=slots,
+        converged_now=running == slots,
+        update_state="rollback_completed",
+        tasks=failing,
+        shortfall=shortfall,
+    )
+
+
 class ConvergenceWatch:
     """Keeps ``converged_for`` across polls so a module loop stays a few lines.
 
     Any poll that is not converged resets the clock: stability means unbroken stability, which is
     how the engine's monitor treats a task that leaves RUNNING.
+
+    With ``rollback_timeout``, the wait for the restored spec's tasks after ``rollback_completed``
+    gets that many seconds from the poll that first saw the state, instead of what is left of the
+    update's ``timeout``: the engine rolled back by itself, and its restart delay is no part of
+    the update.
     """
 
-    def __init__(self, started: float):
+    def __init__(self, started: float, rollback_timeout: float | None = None):
         self.started = started
+        self.rollback_timeout = rollback_timeout
         self.converged_since: float | None = None
+        self.rolled_back_since: float | None = None
 
     def observe(self, snapshot: ServiceSnapshot, now: float) -> Verdict:
         """Evaluate ``snapshot`` at time ``now``; its ``elapsed``/``converged_for`` are set here."""
@@ -323,6 +404,14 @@ class ConvergenceWatch:
             elapsed=max(now - self.started, 0.0),
             converged_for=None if since is None else max(now - since, 0.0),
         )
+        if snapshot.update_state == "rollback_completed" and self.rollback_timeout is not None:
+            if self.rolled_back_since is None:
+                self.rolled_back_since = now
+            timed = replace(
+                timed,
+                restore_elapsed=max(now - self.rolled_back_since, 0.0),
+                restore_timeout=self.rollback_timeout,
+            )
         result = evaluate_update(timed)
         if not result.converged_now:
             self.converged_since = None

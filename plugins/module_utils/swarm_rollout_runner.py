@@ -11,6 +11,8 @@ The steps, and why each is here rather than in the engine:
    engine has none, then run the optional health probes until they pass or the time is up;
 5. on a paused update, a timeout or failed probes, ask the engine for a server-side rollback
    (``rollback=previous``) and wait for it; an engine-driven ``rollback_completed`` is a failure.
+   Either way, a rollback the engine calls completed is waited on (within rollback_timeout) until
+   the restored spec's tasks run in every slot, so a failed run returns with the service whole.
 
 The engine client, the clock and the sleep are injected, so unit tests drive every branch with a
 mocked APIClient and a fake clock. No AnsibleModule here. Kept to Python 3.9 syntax.
@@ -53,6 +55,12 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_service_sta
 )
 
 PROBES_FAILED = "probes_failed"
+DEFAULT_ROLLBACK_TIMEOUT = 300.0
+
+
+def _rollback_timeout(options: dict) -> float:
+    value = options.get("rollback_timeout")
+    return DEFAULT_ROLLBACK_TIMEOUT if value is None else float(value)
 
 
 class RolloutError(Exception):
@@ -215,7 +223,14 @@ class RolloutRunner:
             return dict(result, msg=f"service {name} {verb}; not waiting (wait: false)")
 
         timeout = float(options.get("timeout") or 0)
-        watched = self._watch(service_id, timeout, monitor_seconds(desired), exclude, options.get("probes"))
+        watched = self._watch(
+            service_id,
+            timeout,
+            monitor_seconds(desired),
+            exclude,
+            options.get("probes"),
+            rollback_timeout=_rollback_timeout(options),
+        )
         self._fill(result, watched, started)
         if watched.status in SUCCESS_STATUSES:
             # A create, or a change the engine applies without an update (scaling, service labels),
@@ -231,11 +246,16 @@ class RolloutRunner:
             raise RolloutError(message, result)
         if watched.status == ROLLBACK_PAUSED or watched.verdict.update_state == "rollback_started":
             raise RolloutError(message + "; the engine's own rollback did not finish", result)
-        message += self._after_failure(service_id, options, result, started, service is None)
+        message += self._after_failure(service_id, options, result, started, service is None, exclude)
         raise RolloutError(message, result)
 
-    def _after_failure(self, service_id, options, result, started, created) -> str:
-        """Roll back server-side when allowed; returns the sentence to add to the failure message."""
+    def _after_failure(self, service_id, options, result, started, created, exclude) -> str:
+        """Roll back server-side when allowed; returns the sentence to add to the failure message.
+
+        ``exclude`` is the history from before the update: the rollback wait keeps seeing the tasks
+        this run created, even dead ones, so that a global service still counts the node whose
+        failed task awaits its old-spec replacement.
+        """
         if not options.get("rollback_on_failure", True):
             left = result["update_state"] or "as it is"
             return f". rollback_on_failure is false: the service is left {left}"
@@ -245,7 +265,6 @@ class RolloutRunner:
                 ". The service has no previous spec to roll back to (created by this run): it is left as "
                 "it is. Fix the cause and run again, or remove it with state: absent"
             )
-        exclude = terminal_task_ids(self.api.tasks(filters={"service": service_id}) or [])
         try:
             docker_client.update_service(
                 self.api, service_id, service["Version"]["Index"], service["Spec"], rollback=True
@@ -253,13 +272,19 @@ class RolloutRunner:
         except docker_client.APIError as exc:
             return f". The rollback request failed: {docker_client.error_text(exc)}; roll back by hand"
         # Its own timeout: a rollback restarts the old tasks and runs its own monitor, and a short
-        # update timeout chosen to catch a stuck update is no measure of that.
-        timeout = float(300 if options.get("rollback_timeout") is None else options["rollback_timeout"])
+        # update timeout chosen to catch a stuck update is no measure of that. The wait for the
+        # restored tasks after rollback_completed fits in the same time.
+        timeout = _rollback_timeout(options)
         monitor = monitor_seconds(service.get("PreviousSpec") or {}, "RollbackConfig")
         watched = self._watch(service_id, timeout, monitor, exclude, None, phase="rollback")
         self._fill(result, watched, started, rollback=True)
         if watched.status == ROLLED_BACK:
             result["rolled_back"] = True
+            if watched.verdict.shortfall:
+                return (
+                    f". Rolled back server-side; {watched.verdict.shortfall}. Follow it with docker "
+                    "service ps; fix the cause and deploy again"
+                )
             return ". Rolled back server-side: the service runs its PREVIOUS spec; fix it, deploy again"
         if watched.status == ROLLBACK_PAUSED:
             return f". The server-side rollback paused as well: {watched.message}"
@@ -286,10 +311,16 @@ class RolloutRunner:
 
     # --- polling ---------------------------------------------------------------------------------
 
-    def _watch(self, service_id, timeout, monitor, exclude, probes, phase="update") -> _Watched:
-        """Poll until a final verdict. Phases: update (after a write), rollback, verify (no-op)."""
+    def _watch(
+        self, service_id, timeout, monitor, exclude, probes, phase="update", rollback_timeout=None
+    ) -> _Watched:
+        """Poll until a final verdict. Phases: update (after a write), rollback, verify (no-op).
+
+        ``rollback_timeout`` bounds the wait for the restored tasks after the engine's own
+        rollback; without it (a rollback phase) that wait shares ``timeout``.
+        """
         started = self.now()
-        watch = ConvergenceWatch(started)
+        watch = ConvergenceWatch(started, rollback_timeout=rollback_timeout)
         probe_rows = []
         while True:
             service = self.api.inspect_service(service_id)

@@ -26,6 +26,11 @@ description:
     module asks the engine for a server-side rollback (C(rollback=previous)), waits for it, and
     fails naming the failing task and its error. An update the engine rolled back by itself
     (C(failure_action=rollback)) is reported as a failure with RV(rolled_back) true.
+  - After any rollback the engine calls completed, the module also waits, within
+    O(rollback_timeout), until the previous spec runs in every slot (the replica count, or one
+    task per eligible node of a global service), so that it returns with the service whole again;
+    the engine reports C(rollback_completed) before the restart policy brings back the task of the
+    slot whose new task failed.
   - Runs on a Swarm manager and talks to its engine through the docker SDK.
 author:
   - flotilla developers
@@ -351,8 +356,10 @@ options:
     default: 300
   rollback_timeout:
     description: >-
-      Seconds to wait for a rollback this module started. A rollback restarts the old tasks and
-      runs the rollback C(monitor), which can take longer than a short O(timeout).
+      Seconds to wait for a rollback this module started, until its tasks run in every slot. A
+      rollback restarts the old tasks and runs the rollback C(monitor), which can take longer than a
+      short O(timeout). After a rollback the engine made by itself, seconds to wait from its
+      C(rollback_completed) until the previous spec's tasks run in every slot.
     type: int
     default: 300
   poll_interval:
@@ -510,7 +517,10 @@ probes:
   type: list
   elements: dict
 rolled_back:
-  description: The service runs its previous spec after this run (by the engine or by this module).
+  description: >-
+    The service runs its previous spec after this run (by the engine or by this module). The
+    module has waited for the previous spec's tasks in every slot; if they did not all run within
+    O(rollback_timeout), the message says how many slots were still missing.
   returned: always
   type: bool
 elapsed:

@@ -232,6 +232,126 @@ CASES = [
         ["PREVIOUS spec", EXIT_1],
         id="rollback-completed-is-failure-even-when-converged",
     ),
+    # After rollback_completed the slot whose new task failed gets its old-spec task from the
+    # restart policy a few seconds later: the verdict waits for it.
+    pytest.param(
+        snap(
+            "rollback_completed",
+            running(2)
+            + (
+                task("old3", state="shutdown", desired="shutdown", slot=3),
+                task("new3", state="failed", current=False, err=EXIT_1, desired="shutdown", slot=3),
+            ),
+            restore_elapsed=3.0,
+            restore_timeout=300.0,
+        ),
+        IN_PROGRESS,
+        2,
+        3,
+        ["the engine rolled back", "2 of 3 slots run the previous spec"],
+        id="rollback-completed-waits-for-the-restarted-slot",
+    ),
+    pytest.param(
+        snap(
+            "rollback_completed",
+            running(2) + (task("back3", state="starting", slot=3, node="n3"),),
+            elapsed=500.0,  # past the update's timeout: the restore has its own
+            restore_elapsed=10.0,
+            restore_timeout=60.0,
+        ),
+        IN_PROGRESS,
+        2,
+        3,
+        ["2 of 3 slots"],
+        id="rollback-completed-restore-has-its-own-clock",
+    ),
+    pytest.param(
+        snap(
+            "rollback_completed",
+            running(3) + (task("new3", state="failed", current=False, err=EXIT_1, slot=3),),
+            restore_elapsed=4.0,
+            restore_timeout=60.0,
+        ),
+        ROLLED_BACK,
+        3,
+        3,
+        ["PREVIOUS spec", "task new3 (slot 3) on n1 is failed: " + EXIT_1],
+        id="rollback-completed-and-every-slot-restored",
+    ),
+    pytest.param(
+        snap(
+            "rollback_completed",
+            running(1)
+            + (
+                task("back2", state="pending", slot=2, node="", err="no suitable node"),
+                task("new3", state="failed", current=False, err=EXIT_1, slot=3),
+            ),
+            restore_elapsed=60.0,
+            restore_timeout=60.0,
+        ),
+        ROLLED_BACK,
+        1,
+        3,
+        [
+            "PREVIOUS spec",
+            EXIT_1,
+            "the rollback finished in the engine but 2 of 3 slots were not yet running the old version "
+            "after 60s (rollback_timeout 60s)",
+            "task back2 (slot 2) is pending: no suitable node",
+        ],
+        id="rollback-completed-restore-timed-out",
+    ),
+    pytest.param(
+        snap("rollback_completed", running(2), elapsed=120.0, timeout=120.0),
+        ROLLED_BACK,
+        2,
+        3,
+        ["1 of 3 slots were not yet running the old version after 120s (rollback_timeout 120s)"],
+        id="rollback-completed-without-restore-clock-uses-the-wait-timeout",
+    ),
+    pytest.param(
+        snap(
+            "rollback_completed",
+            (
+                task("g1", state="shutdown", desired="shutdown", node="n1"),
+                task("new1", state="failed", current=False, desired="shutdown", node="n1", err=EXIT_1),
+                task("g2", node="n2"),
+                task("g3", node="n3"),
+            ),
+            mode="global",
+            replicas=None,
+            eligible_nodes=2,  # n1 holds no current task the engine wants running, yet
+            restore_elapsed=2.0,
+            restore_timeout=60.0,
+        ),
+        IN_PROGRESS,
+        2,
+        3,
+        ["2 of 3 slots"],
+        id="rollback-completed-global-waits-for-the-node-of-the-failed-task",
+    ),
+    pytest.param(
+        snap(
+            "rollback_completed",
+            (
+                task("g1", state="shutdown", desired="shutdown", node="n1"),
+                task("back1", node="n1"),
+                task("g2", node="n2"),
+                task("g3", node="n3"),
+                task("g4", state="shutdown", desired="shutdown", node="n4", down=True),
+            ),
+            mode="global",
+            replicas=None,
+            eligible_nodes=3,
+            restore_elapsed=5.0,
+            restore_timeout=60.0,
+        ),
+        ROLLED_BACK,
+        3,
+        3,
+        ["PREVIOUS spec"],
+        id="rollback-completed-global-restored-down-node-ignored",
+    ),
     pytest.param(
         snap(
             "updating",
@@ -356,6 +476,16 @@ def test_spec_version_marker_instead_of_flag(task_version, status, running_count
         pytest.param(snap("completed", running(3), elapsed=-1), "elapsed", id="negative-elapsed"),
         pytest.param(snap("completed", running(3), timeout="5m"), "timeout", id="timeout-not-a-number"),
         pytest.param(
+            snap("rollback_completed", running(3), restore_elapsed=-1.0, restore_timeout=5.0),
+            "restore_elapsed",
+            id="negative-restore-elapsed",
+        ),
+        pytest.param(
+            snap("rollback_completed", running(3), restore_elapsed=1.0, restore_timeout="1m"),
+            "restore_timeout",
+            id="restore-timeout-not-a-number",
+        ),
+        pytest.param(
             snap("completed", (TaskSnapshot(task_id="x", state="running"),)),
             "give up_to_date",
             id="no-marker",
@@ -395,6 +525,54 @@ def test_convergence_watch(polls):
         tasks = running(count) + tuple(task(f"s{i}", state="starting") for i in range(3 - count))
         verdict = watch.observe(snap("completed", tasks, timeout=30.0), now=float(now))
         assert verdict.status == status, (now, verdict.message)
+
+
+# Polls after the engine's own rollback: (time, update state, slots running the restored spec,
+# status). Replicas 3, update timeout 30 from 100, rollback_timeout 20 from the first
+# rollback_completed poll.
+ROLLBACK_WATCH_CASES = [
+    pytest.param(
+        [
+            (110, "rollback_started", 1, IN_PROGRESS),
+            (125, "rollback_completed", 2, IN_PROGRESS),
+            (135, "rollback_completed", 2, IN_PROGRESS),  # past the update timeout: not its clock
+            (140, "rollback_completed", 3, ROLLED_BACK),
+        ],
+        id="waits-for-the-restarted-slot",
+    ),
+    pytest.param(
+        [
+            (125, "rollback_completed", 2, IN_PROGRESS),
+            (144, "rollback_completed", 2, IN_PROGRESS),
+            (145, "rollback_completed", 2, ROLLED_BACK),
+        ],
+        id="restore-times-out-after-rollback-timeout",
+    ),
+]
+
+
+@pytest.mark.parametrize("polls", ROLLBACK_WATCH_CASES)
+def test_convergence_watch_after_an_engine_rollback(polls):
+    watch = ConvergenceWatch(started=100.0, rollback_timeout=20.0)
+    verdict = None
+    for now, state, count, status in polls:
+        tasks = running(count) + tuple(task(f"s{i}", state="starting") for i in range(3 - count))
+        verdict = watch.observe(snap(state, tasks, timeout=30.0), now=float(now))
+        assert verdict.status == status, (now, verdict.message)
+    assert verdict.rolled_back is True and verdict.failed is True
+    assert bool(verdict.shortfall) is (verdict.running < verdict.expected)
+    if verdict.shortfall:
+        assert "1 of 3 slots were not yet running the old version after 20s" in verdict.message
+        assert verdict.shortfall in verdict.message
+
+
+def test_convergence_watch_without_rollback_timeout_keeps_one_clock():
+    watch = ConvergenceWatch(started=100.0)
+    verdict = watch.observe(snap("rollback_completed", running(2), timeout=30.0), now=129.0)
+    assert verdict.status == IN_PROGRESS
+    verdict = watch.observe(snap("rollback_completed", running(2), timeout=30.0), now=130.0)
+    assert verdict.status == ROLLED_BACK
+    assert "after 30s (rollback_timeout 30s)" in verdict.shortfall
 
 
 def test_convergence_watch_with_zero_monitor_finishes_on_first_converged_poll():

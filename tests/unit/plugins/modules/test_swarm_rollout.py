@@ -45,17 +45,48 @@ def existing(engine, image=f"app:1@{DIGEST_1}", **spec_kwargs):
 
 
 def new_tasks_after(engine, since, state="running", err="", n=2, prefix="new", image="app:2"):
-    """Old tasks shut down, new ones in ``state`` (all current-spec) once ``since`` has passed."""
+    """The old tasks of slots 1..n shut down, new ones in ``state`` (the current spec) in their place.
+
+    The old tasks of the other slots keep running, as with parallelism 1.
+    """
+    replaced = [t for t in engine.tasks if t["ID"].startswith("old") and t["Slot"] <= n]
+    kept = [t for t in engine.tasks if t not in replaced]
     old = [
         dict(t, DesiredState="shutdown", Status={"State": "shutdown", "Err": "", "Message": "shutdown"})
-        for t in engine.tasks
-        if t["ID"].startswith("old")
+        for t in replaced
     ]
     new = [
         task(f"{prefix}{i}", slot=i, node_id=f"n{i}", state=state, err=err, version=10, image=image)
         for i in range(1, n + 1)
     ]
-    engine.set_tasks(old + new, current={t["ID"] for t in new})
+    engine.set_tasks(kept + old + new, current={t["ID"] for t in new})
+
+
+def restore_slot_1(engine, since, now, restart_after=5.0, image="app:1"):
+    """After a rollback the old-spec tasks are current again, and slot 1, whose new task failed,
+    gets its old-spec task from the restart policy: none for a while, then starting, then
+    running ``restart_after`` seconds after ``since`` (never, with None).
+    """
+    tasks = [t for t in engine.tasks if t["ID"] != "back1"]
+    waited = now - since
+    if waited >= 2:
+        running = restart_after is not None and waited >= restart_after
+        tasks.append(
+            task(
+                "back1",
+                slot=1,
+                node_id="n1",
+                state="running" if running else "starting",
+                version=20,
+                image=image,
+            )
+        )
+    old_spec = {t["ID"] for t in tasks if t["ID"].startswith(("old", "back"))}
+    engine.set_tasks(tasks, current=old_spec)
+
+
+def slots(result):
+    return [(row["slot"], row["task_id"], row["state"]) for row in result["tasks"]]
 
 
 def test_create_sends_engine_defaults_explicitly_and_records_local_image_id(engine, clock, capsys):
@@ -197,7 +228,7 @@ def test_paused_update_is_rolled_back_server_side_and_fails_naming_the_task(engi
 
     def rolled_back(eng):
         eng.on_poll = lambda e, now: e.set_update("rollback_completed", "rollback completed")
-        eng.set_tasks(eng.tasks + [task("back1", slot=1, version=20)], current={"back1", "old2"})
+        eng.set_tasks(eng.tasks + [task("back1", slot=1, version=20)], current={"old1", "back1", "old2"})
 
     engine.on_update = updated
     engine.on_poll = poll
@@ -219,24 +250,100 @@ def test_paused_update_is_rolled_back_server_side_and_fails_naming_the_task(engi
     assert result["update_state"] == "rollback_completed"
     assert any(EXIT_1 in line for line in result["failing_tasks"])
     assert result["changed"] is True
+    assert slots(result) == [(1, "back1", "running"), (2, "old2", "running")]
 
 
-def test_engine_driven_rollback_completed_is_a_failure(engine, clock, capsys):
-    existing(engine)
+def paused_update_rolled_back_server_side(engine, restart_after):
+    """The update pauses on slot 1's failed task; after the module's rollback request the engine
+    says rollback_completed at once and restores slot 1 later. Returns when the request came."""
     engine.digests["app:2"] = DIGEST_2
-    states = iter(["updating", "rollback_started", "rollback_started", "rollback_completed"])
+    requested = {}
 
     def updated(eng):
+        eng.set_update("updating")
         new_tasks_after(eng, 0, state="failed", err=EXIT_1, n=1)
+
+    def poll(eng, now):
+        if eng.service["UpdateStatus"]["State"] == "updating" and now >= 1003:
+            eng.set_update("paused", "update paused due to failure or early termination of task new1")
+
+    def rolled_back(eng):
+        requested["at"] = clock_now = eng.clock.now()
+
+        def restoring(e, now):
+            e.set_update("rollback_completed", "rollback completed")
+            restore_slot_1(e, clock_now, now, restart_after)
+
+        eng.on_poll = restoring
+
+    engine.on_update = updated
+    engine.on_poll = poll
+    engine.on_rollback = rolled_back
+    return requested
+
+
+def test_server_side_rollback_waits_for_every_slot(engine, clock, capsys):
+    existing(engine)
+    requested = paused_update_rolled_back_server_side(engine, restart_after=8.0)
+
+    result, failed = run_module(
+        swarm_rollout, {"name": "web", "image": "app:2"}, engine, clock, capsys=capsys
+    )
+
+    assert failed
+    assert len(engine.rollback_posts()) == 1
+    assert "Rolled back server-side: the service runs its PREVIOUS spec" in result["msg"]
+    assert "task new1" in result["msg"] and EXIT_1 in result["msg"]
+    assert result["rolled_back"] is True and result["verdict"] == "paused"
+    assert 8 <= clock.now() - requested["at"] < 10
+    assert slots(result) == [(1, "back1", "running"), (2, "old2", "running")]
+
+
+def test_server_side_rollback_reports_slots_not_restored_within_rollback_timeout(engine, clock, capsys):
+    existing(engine)
+    requested = paused_update_rolled_back_server_side(engine, restart_after=None)
+
+    result, failed = run_module(
+        swarm_rollout, {"name": "web", "image": "app:2", "rollback_timeout": 40}, engine, clock, capsys=capsys
+    )
+
+    assert failed
+    assert result["rolled_back"] is True
+    assert "task new1" in result["msg"] and EXIT_1 in result["msg"]
+    assert (
+        "Rolled back server-side; the rollback finished in the engine but 1 of 2 slots were not yet "
+        "running the old version after 40s (rollback_timeout 40s)" in result["msg"]
+    )
+    assert "task back1 (slot 1) on m1 is starting" in result["msg"]
+    assert "docker service ps" in result["msg"]
+    # the whole rollback, restore included, fits in rollback_timeout
+    assert 40 <= clock.now() - requested["at"] < 42
+
+
+def engine_rolls_back_by_itself(engine, restart_after):
+    """updating, rollback_started twice, then rollback_completed with slot 1 restored later.
+
+    Returns the dict in which the time of the first rollback_completed poll is recorded.
+    """
+    states = iter(["updating", "rollback_started", "rollback_started"])
+    seen = {}
 
     def poll(eng, now):
         state = next(states, "rollback_completed")
         eng.set_update(state)
         if state == "rollback_completed":
-            eng.set_tasks(eng.tasks, current={"old1", "old2"})
+            seen.setdefault("completed", now)
+            restore_slot_1(eng, seen["completed"], now, restart_after)
 
-    engine.on_update = updated
+    engine.on_update = lambda eng: new_tasks_after(eng, 0, state="failed", err=EXIT_1, n=1)
     engine.on_poll = poll
+    return seen
+
+
+def test_engine_driven_rollback_waits_for_every_slot_then_fails(engine, clock, capsys):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    seen = engine_rolls_back_by_itself(engine, restart_after=5.0)
 
     result, failed = run_module(
         swarm_rollout, {"name": "web", "image": "app:2"}, engine, clock, capsys=capsys
@@ -245,10 +352,66 @@ def test_engine_driven_rollback_completed_is_a_failure(engine, clock, capsys):
     assert failed
     assert result["rolled_back"] is True
     assert result["verdict"] == "rolled_back"
+    assert result["update_state"] == "rollback_completed"
     assert "PREVIOUS spec" in result["msg"]
+    assert "task new1 (slot 1) on m1 is failed: " + EXIT_1 in result["msg"]
+    assert "not yet running" not in result["msg"]
+    # It returned only once slot 1 ran its old-spec task again: the service is whole.
+    assert 5 <= clock.now() - seen["completed"] < 7
+    assert slots(result) == [(1, "back1", "running"), (2, "old2", "running")]
+    assert all(row["up_to_date"] for row in result["tasks"])
     # The engine rolled back by itself: the module must not post a second rollback.
     assert engine.rollback_posts() == []
     assert len(engine.update_posts()) == 1
+
+
+def test_engine_driven_rollback_reports_slots_not_restored_within_rollback_timeout(engine, clock, capsys):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    seen = engine_rolls_back_by_itself(engine, restart_after=None)
+
+    result, failed = run_module(
+        swarm_rollout,
+        {"name": "web", "image": "app:2", "timeout": 300, "rollback_timeout": 20},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert failed
+    assert result["rolled_back"] is True
+    assert result["verdict"] == "rolled_back"
+    assert "task new1 (slot 1) on m1 is failed: " + EXIT_1 in result["msg"]
+    assert (
+        "the rollback finished in the engine but 1 of 2 slots were not yet running the old version "
+        "after 20s (rollback_timeout 20s)" in result["msg"]
+    )
+    assert "task back1 (slot 1) on m1 is starting" in result["msg"]
+    # rollback_timeout counts from rollback_completed, not what the update's timeout left
+    assert 20 <= clock.now() - seen["completed"] < 22
+    assert any(EXIT_1 in line for line in result["failing_tasks"])
+    assert engine.rollback_posts() == []
+
+
+def test_engine_driven_rollback_of_a_global_service_waits_for_the_node(clock, capsys):
+    engine = FakeEngine(clock)
+    spec = service_spec(image=f"app:1@{DIGEST_1}", Mode={"Global": {}})
+    engine.add_service(spec, update_state="completed")
+    engine.set_tasks(running_old(image=f"app:1@{DIGEST_1}"))
+    engine.digests["app:2"] = DIGEST_2
+    seen = engine_rolls_back_by_itself(engine, restart_after=6.0)
+
+    result, failed = run_module(
+        swarm_rollout, {"name": "web", "image": "app:2"}, engine, clock, capsys=capsys
+    )
+
+    assert failed and result["rolled_back"] is True
+    # n1 had no task the engine wanted running until its restart: it counted all the same
+    assert 6 <= clock.now() - seen["completed"] < 8
+    assert [(row["node"], row["task_id"], row["state"]) for row in result["tasks"]] == [
+        ("m1", "back1", "running"),
+        ("w1", "old2", "running"),
+    ]
 
 
 def test_rollback_paused_is_a_failure_without_another_rollback(engine, clock, capsys):
@@ -280,6 +443,7 @@ def test_timeout_while_updating_rolls_back_and_names_the_stuck_task(engine, cloc
     def rolled_back(eng):
         states = iter(["rollback_started"])
         eng.on_poll = lambda e, now: e.set_update(next(states, "rollback_completed"))
+        eng.set_tasks(eng.tasks + [task("back1", slot=1, version=20)], current={"old1", "back1", "old2"})
 
     engine.on_update = updated
     engine.on_rollback = rolled_back
@@ -296,6 +460,7 @@ def test_timeout_while_updating_rolls_back_and_names_the_stuck_task(engine, cloc
     assert result["verdict"] == "timed_out"
     assert result["elapsed"] >= 30
     assert any(PORT_TAKEN in line for line in result["failing_tasks"])
+    assert "Rolled back server-side: the service runs its PREVIOUS spec" in result["msg"]
 
 
 def test_rollback_that_does_not_finish_is_reported_with_what_to_do(engine, clock, capsys):
@@ -407,6 +572,8 @@ def test_probes_failing_until_timeout_roll_back(engine, clock, capsys):
 
     def rolled_back(eng):
         eng.on_poll = lambda e, now: e.set_update("rollback_completed")
+        back = [task(f"back{i}", slot=i, node_id=f"n{i}", version=20) for i in (1, 2)]
+        eng.set_tasks(eng.tasks + back, current={"back1", "back2"})
 
     engine.on_rollback = rolled_back
     result, failed = run_module(
