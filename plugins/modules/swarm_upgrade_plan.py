@@ -115,14 +115,11 @@ msg:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerException,
-    connect,
-    error_text,
+    engine_errors,
+    module_client,
 )
 from ansible_collections.flotilla.cluster.plugins.module_utils.service_probes import probe_tcp
 from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan import (
@@ -169,16 +166,10 @@ def main():
         mutually_exclusive=[("hosts", "node")],
         required_one_of=[("hosts", "node")],
     )
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    try:
-        nodes = connect(params["docker_host"]).nodes() or []
-    except DockerException as exc:
-        module.fail_json(
-            msg=f"cannot list the swarm's nodes through {params['docker_host']}: {error_text(exc)}. "
-            "Run this on a reachable Swarm manager"
-        )
+    api = module_client(module)
+    with engine_errors(module, "list the swarm's nodes", "Run this on a reachable Swarm manager"):
+        nodes = api.nodes() or []
     if params["node"]:
         failures = probe_managers(nodes, params["probe_timeout"])
         step = check_step(nodes, params["node"], params["allow_single_manager"], failures)

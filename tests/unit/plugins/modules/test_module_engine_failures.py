@@ -24,6 +24,7 @@ from ansible_collections.flotilla.cluster.plugins.modules import (
     swarm_reconcile,
     swarm_rollout,
     swarm_status,
+    swarm_upgrade_plan,
 )
 from docker.errors import APIError, DockerException
 from engine_fakes import node
@@ -42,6 +43,7 @@ CONNECTING = [
     _case(swarm_lock, {"run_id": "r1"}),
     _case(swarm_status, {}),
     _case(swarm_reconcile, {"nodes": []}),
+    _case(swarm_upgrade_plan, {"node": "m1"}),
 ]
 # swarm_node_ready connects in its wait loop (an engine that does not answer yet is what it waits for)
 ALL = [*CONNECTING, _case(swarm_node_ready, {"node": "w1"})]
@@ -119,3 +121,17 @@ def test_reconcile_passes_its_timeout_to_the_client(capsys):
     result = json.loads(capsys.readouterr().out)
     assert not result.get("failed"), result
     connect.assert_called_once_with(HOST, 7)
+
+
+def test_upgrade_step_names_the_node_by_hostname_when_refused(capsys):
+    # The engine still calls m3 reachable, but nothing listens on its Raft address (a closed local
+    # port): the live probe counts it unreachable, and the refusal names it by hostname, not ID.
+    api = mock.MagicMock(spec=docker.APIClient)
+    managers = [node(f"id-m{i}", f"m{i}", role="manager", leader=i == 1) for i in (1, 2, 3)]
+    for manager in managers:
+        manager["ManagerStatus"]["Addr"] = "127.0.0.1:1"
+    api.nodes.return_value = managers
+    run_main(swarm_upgrade_plan, {"node": "id-m3", "probe_timeout": 1}, mock.Mock(return_value=api))
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] is True
+    assert result["msg"].startswith("m3 must not go down now: m3 is unreachable (no answer on its Raft port")
