@@ -44,6 +44,10 @@ def _testhosts(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"testhosts: {line}", file=sys.stderr, flush=True)
 
+    if args.action == "traffic":
+        from flotilla.testhosts import traffic
+
+        return traffic.command(args)
     client = ensure_engine()
     if args.action == "build":
         tags = build_all(client, args.os or list(SUITES), ensure_apt_cache(), log)
@@ -170,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
         "prune", help="remove every owner's test hosts (stale ones from earlier runs)"
     )
     prune.add_argument("--keep", action="append", help="an owner to leave alone")
+    from flotilla.testhosts import traffic
+
+    traffic.add_parser(th_actions)
     return top
 
 
