@@ -78,13 +78,20 @@ def _rollout(lab, case: str, options: dict) -> rollout_lab.RolloutRun:
     return run
 
 
-def _assert_runs(lab, case: str, version: str) -> dict:
-    waited, state = rollout_lab.wait_running(lab, version, timeout=90)
-    print(f"[rollout-load] case {case}: {version} on every node {waited:.1f}s after the playbook returned")
+def _assert_runs(lab, case: str, run: rollout_lab.RolloutRun, version: str) -> dict:
+    """The service runs `version` in every slot the moment the playbook returns (no waiting here)."""
+    state = rollout_lab.service_state(lab)
     assert state["image"].startswith(rollout_app.image(version)), state
     assert state["image_id"] == lab.image_ids[rollout_app.image(version)], state
     assert len(state["running"]) == len(lab.swarm.nodes), state
     assert all(rollout_app.image(version) in line for line in state["running"]), state
+    # the module's own per-slot report agrees with the engine
+    rows = run.result()["tasks"]
+    assert len(rows) == len(lab.swarm.nodes), rows
+    assert all(
+        row["state"] == "running" and row["up_to_date"] and rollout_app.image(version) in row["image"]
+        for row in rows
+    ), rows
     pages = {rollout_lab.page(lab) for _ in range(12)}
     assert pages == {rollout_app.page(version)}, f"haproxy serves {pages}, expected only {version}"
     return state
@@ -114,8 +121,10 @@ def test_a_v1_to_v2_without_a_failed_request(lab):
     seen = run.pages_seen()
     assert set(seen) == {rollout_app.page("v1"), rollout_app.page("v2")}, seen
     assert seen[rollout_app.page("v2")][2] > seen[rollout_app.page("v1")][2], "v1 still served at the end"
+    assert run.plan.startswith(f"{SERVICE}: would be updated: "), run.plan
+    assert "image" in run.plan.split(": ", 2)[2].split(", "), run.plan
     _assert_no_failed_request(run)
-    _assert_runs(lab, "a", "v2")
+    _assert_runs(lab, "a", run, "v2")
 
 
 def test_b_broken_release_rolled_back_by_the_engine(lab):
@@ -128,7 +137,8 @@ def test_b_broken_release_rolled_back_by_the_engine(lab):
     assert result["rolled_back"] is True
     assert result["verdict"] == "rolled_back"
     assert "ROLLED BACK" in run.report
-    state = _assert_runs(lab, "b", "v2")
+    assert "not yet running the old version" not in result["msg"], result["msg"]
+    state = _assert_runs(lab, "b", run, "v2")
     assert state["update_state"] == "rollback_completed"
     _assert_no_failed_request(run)
 
@@ -147,7 +157,7 @@ def test_c_unplaceable_release_rolled_back_by_the_module_timeout(lab):
     assert result["rolled_back"] is True
     failing = " ".join(result.get("failing_tasks", []))
     assert "constraint" in failing or "no suitable node" in failing, result
-    state = _assert_runs(lab, "c", "v2")
+    state = _assert_runs(lab, "c", run, "v2")
     assert state["constraints"] == []
     assert state["update_state"] == "rollback_completed"
     _assert_no_failed_request(run)

@@ -47,6 +47,7 @@ class RolloutRun:
     returncode: int
     results: list[dict]
     report: str
+    plan: str
     load: LoadReport
     slow: LoadReport
     pages: list[tuple[float, object]]
@@ -143,27 +144,10 @@ def service_state(lab: Lab, name: str = SERVICE) -> dict:
     }
 
 
-def wait_running(lab: Lab, version: str, timeout: float = 90) -> tuple[float, dict]:
-    """Wait until a task of `version` runs on every node; return the seconds waited and the state.
-
-    An update the engine rolled back is `rollback_completed` as soon as the spec is back, while a
-    slot whose task had failed gets its old-version task from the restart policy a little later.
-    """
-    started = time.monotonic()
-    deadline = started + timeout
-    wanted = rollout_app.image(version)
-    while True:
-        state = service_state(lab)
-        running = [line for line in state["running"] if wanted in line.split()[1]]
-        if len(running) == len(lab.swarm.nodes) or time.monotonic() >= deadline:
-            return time.monotonic() - started, state
-        time.sleep(1)
-
-
 def run_rollout(
     lab: Lab, services: list[dict], timeout: float = 420, extra_vars: dict | None = None
-) -> tuple[subprocess.CompletedProcess, list[dict], str]:
-    """playbooks/rollout.yml with the JSON callback; returns the process, per-item results, report."""
+) -> tuple[subprocess.CompletedProcess, list[dict], str, str]:
+    """playbooks/rollout.yml with the JSON callback: the process, per-item results, report and plan."""
     with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="flotilla-release-") as release:
         yaml.safe_dump({"flotilla_rollout_services": services, **(extra_vars or {})}, release)
         release.flush()
@@ -174,11 +158,11 @@ def run_rollout(
             "playbooks/rollout.yml", lab.swarm.inventory, env, "-e", f"@{release.name}", timeout=timeout
         )
     results: list[dict] = []
-    report = ""
+    report = plan = ""
     try:
         document = json.loads(process.stdout[process.stdout.index("{") :])
     except ValueError:
-        return process, results, report
+        return process, results, report, plan
     for play in document.get("plays", []):
         for task in play.get("tasks", []):
             name = task["task"]["name"]
@@ -187,7 +171,9 @@ def run_rollout(
                     results = host_result.get("results", [])
                 elif name.startswith("Report each service"):
                     report = host_result.get("msg", "")
-    return process, results, report
+                elif name == "Show the plan":
+                    plan = host_result.get("msg", "")
+    return process, results, report, plan
 
 
 def rollout_under_load(
@@ -217,7 +203,9 @@ def rollout_under_load(
         load.start()
         slow.start()
         try:
-            process, results, report = run_rollout(lab, services, timeout=max_seconds, extra_vars=extra_vars)
+            process, results, report, plan = run_rollout(
+                lab, services, timeout=max_seconds, extra_vars=extra_vars
+            )
         finally:
             figures = load.stop()
             slow_figures = slow.stop()
@@ -225,6 +213,7 @@ def rollout_under_load(
         returncode=process.returncode,
         results=results,
         report=report,
+        plan=plan,
         load=figures,
         slow=slow_figures,
         pages=list(sampler.samples),
@@ -286,7 +275,7 @@ def start(
     started = time.monotonic()
     count = len(swarm.nodes) if replicas is None else replicas
     options = rollout_app.service_options(SERVICE, "v1", replicas=count, drain=drain)
-    process, _, report = run_rollout(lab, [options])
+    process, _, report, _ = run_rollout(lab, [options])
     if process.returncode != 0:
         output = f"{report}\n{process.stdout[-6000:]}"
         raise RuntimeError(f"deploying v1 failed (rc {process.returncode}):\n{output}")
