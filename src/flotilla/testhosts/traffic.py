@@ -16,11 +16,12 @@ swarm_rollout options of v1 for playbooks/rollout.yml to deploy.
 
 The background process sends GETs through haproxy (HttpLoad: quick page and slow page) and
 starts a quorum probe on a fixed schedule, each in its own thread, so a slow probe never delays
-the next one. A probe asks every manager's own engine (`docker exec` through the machine's
-engine) whether it answers with an active swarm and an available control plane, and which node
-the managers list as leader. A sample holds quorum when the managers up are a majority of the
-managers the swarm had when sampling began; a sample with no leader (an election in progress)
-is counted apart, since a short election is not a loss of quorum.
+the next one. A probe asks every manager's own running engine, through its API socket inside
+the test host, whether it answers within UP_WITHIN with an active swarm and an available
+control plane, and which node the managers list as leader. A sample holds quorum when the
+managers up are a majority of the managers the swarm had when sampling began; a sample with no
+leader (an election in progress) is counted apart, since a short election is not a loss of
+quorum.
 
 Bounded and confined: the process stops by itself after `--max-seconds` or as soon as the
 owner's balancer is gone (the scenario was destroyed), it reaches only containers labelled with
@@ -58,10 +59,22 @@ RUNNING_FILE = "running.json"
 LOG_FILE = "traffic.log"
 RELEASE_FILE = "release.json"
 LATEST_REPORT = "report.json"
-# How long one engine API call may take before that manager counts as not up in the sample.
-PROBE_TIMEOUT = 5
+# How long each engine API call of a probe may take before it is abandoned (bounds the threads).
+# /info waits longest: on a manager it asks the leader for cluster counts, and while a leader is
+# elected that takes seconds (the engine's own limit on such requests is 20 s).
+PING_TIMEOUT, INFO_TIMEOUT, NODES_TIMEOUT = 5, 25, 5
+PROBE_TIMEOUT = PING_TIMEOUT + INFO_TIMEOUT + NODES_TIMEOUT
+# A manager counts as up in a sample only if its engine answered GET /_ping within this time.
+# docker.socket stays open while the engine restarts, so a call made then is queued and answered
+# once the engine is back: without this bound a restart of a few seconds would read as "up",
+# just late (with 2 s, a 2 s restart went unseen). /_ping, not /info: a manager's /info asks the
+# leader for cluster counts and takes seconds while a new leader is elected, though the manager
+# itself is up. Pings of running engines took 0.01-0.4 s on the loaded 2-core machine; the
+# report keeps the slowest that still counted, to show the margin.
+UP_WITHIN = 1.0
 # Probes still running at once; beyond this a scheduled probe is skipped (and the gap shows it).
-MAX_PROBES_IN_FLIGHT = 20
+# Enough for PROBE_TIMEOUT at two probes a second.
+MAX_PROBES_IN_FLIGHT = 80
 # Failures kept in the report: the count is exact, the list is for reading.
 FAILURES_KEPT = 50
 # Spoken by Docker 20.10 and 26.1 alike; pinned, so no version negotiation call per connection.
@@ -90,33 +103,41 @@ class ManagerView:
     name: str
     up: bool
     version: str = ""
+    seconds: float = 0.0
     leader: str | None = None
     reachable: int | None = None
     error: str = ""
 
 
-def manager_view(name: str, info: dict | None, nodes: list[dict] | None, error: str = "") -> ManagerView:
-    """What manager `name`'s engine answered: GET /info (None: no answer) and its managers list
-    (GET /nodes?role=manager; None: refused, which a manager does while no leader is elected).
+def manager_view(
+    name: str, info: dict | None, nodes: list[dict] | None, error: str = "", seconds: float = 0.0
+) -> ManagerView:
+    """What manager `name`'s engine answered: GET /_ping after `seconds`, GET /info (None: no
+    answer), and its managers list (GET /nodes?role=manager; None: refused, as while no leader
+    is elected).
 
-    Up means the engine answered with an active swarm and an available control plane (the node
-    is a manager whose Raft member runs). The managers list names the leader and how many
-    managers the cluster counts as reachable.
+    Up means the engine answered its ping within UP_WITHIN and /info shows an active swarm with
+    an available control plane (the node is a manager whose Raft member runs). The managers list
+    names the leader and how many managers the cluster counts as reachable.
     """
     if info is None:
-        return ManagerView(name, up=False, error=error or "the engine did not answer")
+        return ManagerView(name, up=False, seconds=seconds, error=error or "the engine did not answer")
     swarm = info.get("Swarm") or {}
     state, control = swarm.get("LocalNodeState") or "inactive", bool(swarm.get("ControlAvailable"))
-    up = state == "active" and control
     version = info.get("ServerVersion", "")
-    why = "" if up else f"swarm {state}, control plane {'available' if control else 'unavailable'}"
+    if state != "active" or not control:
+        why = f"swarm {state}, control plane {'available' if control else 'unavailable'}"
+        return ManagerView(name, up=False, version=version, seconds=seconds, error=why)
+    if seconds > UP_WITHIN:
+        why = f"answered its ping only after {seconds:.1f}s (restarting, or starved)"
+        return ManagerView(name, up=False, version=version, seconds=seconds, error=why)
     if nodes is None:
-        return ManagerView(name, up=up, version=version, error=why or error)
+        return ManagerView(name, up=True, version=version, seconds=seconds, error=error)
     statuses = [(node.get("Description") or {}, node.get("ManagerStatus") or {}) for node in nodes]
     leaders = [description.get("Hostname") for description, status in statuses if status.get("Leader")]
     reachable = sum(1 for _, status in statuses if status.get("Reachability") == "reachable")
     leader = leaders[0] if leaders else None
-    return ManagerView(name, up=up, version=version, leader=leader, reachable=reachable, error=why)
+    return ManagerView(name, up=True, version=version, seconds=seconds, leader=leader, reachable=reachable)
 
 
 @dataclass
@@ -132,6 +153,8 @@ class QuorumSample:
     reachable: int | None
     down: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # the slowest GET /_ping among the managers counted up (how close to UP_WITHIN it came)
+    slowest_up: float = 0.0
 
     @property
     def quorum(self) -> bool:
@@ -161,6 +184,7 @@ def classify(at: float, seconds: float, managers: int, views: list[ManagerView])
         reachable=max(counts) if counts else None,
         down={view.name: view.error for view in views if not view.up},
         versions={view.name: view.version for view in views if view.version},
+        slowest_up=max((view.seconds for view in views if view.up), default=0.0),
     )
 
 
@@ -235,7 +259,7 @@ class QuorumSampler:
         self._thread.start()
         return self
 
-    def stop(self, wait: float = PROBE_TIMEOUT + 15) -> list[QuorumSample]:
+    def stop(self, wait: float = PROBE_TIMEOUT + 5) -> list[QuorumSample]:
         """Stop scheduling, let probes in flight finish (bounded), return samples in time order."""
         self.stopped_at = time.monotonic() - self.started
         self._stop.set()
@@ -276,7 +300,7 @@ def _address(container, owner: str) -> str:
     return container.attrs["NetworkSettings"]["Networks"][f"flotilla-{owner}"]["IPAddress"]
 
 
-def engine(container) -> docker.APIClient:
+def engine(container, timeout: float = INFO_TIMEOUT) -> docker.APIClient:
     """A client for the engine INSIDE a test host, through its socket under /proc/<pid>/root.
 
     No `docker exec`: on this 2-core machine, two execs per manager per probe cost more CPU than
@@ -286,7 +310,7 @@ def engine(container) -> docker.APIClient:
     """
     pid = container.attrs["State"]["Pid"]
     socket = f"unix:///proc/{pid}/root/run/docker.sock"
-    return docker.APIClient(base_url=socket, version=ENGINE_API_VERSION, timeout=PROBE_TIMEOUT)
+    return docker.APIClient(base_url=socket, version=ENGINE_API_VERSION, timeout=timeout)
 
 
 def discover(client: docker.DockerClient, owner: str) -> Target:
@@ -348,22 +372,38 @@ def probe_managers(
     # enough threads for every probe that may be in flight, so a slow one never queues the next
     pool = ThreadPoolExecutor(max_workers=len(managers) * MAX_PROBES_IN_FLIGHT, thread_name_prefix="quorum")
 
+    containers: dict[str, object] = {}
+
     def one(name: str) -> ManagerView:
-        info = None
+        info, seconds = None, 0.0
         try:
-            # looked up each time, through the owner's label: a removed host then says so
-            container = client.containers.get(name)
-            if container.labels.get(testhosts.OWNER_LABEL) != owner:
-                return manager_view(name, None, None, f"{name} is no longer a test host of {owner}")
-            with engine(container) as api:
+            # looked up once through the owner's label, again after any error: a host that was
+            # removed (or replaced by something else) is then found out
+            if name not in containers:
+                container = client.containers.get(name)
+                if container.labels.get(testhosts.OWNER_LABEL) != owner:
+                    return manager_view(name, None, None, f"{name} is no longer a test host of {owner}")
+                containers[name] = container
+            began = time.monotonic()
+            with engine(containers[name], PING_TIMEOUT) as api:
+                try:
+                    api.ping()
+                finally:
+                    seconds = time.monotonic() - began
+                api.timeout = INFO_TIMEOUT
                 info = api.info()
+                # a list that does not come within NODES_TIMEOUT reads as leaderless (an election)
+                api.timeout = NODES_TIMEOUT
                 try:
                     nodes = api.nodes(filters={"role": "manager"})
                 except docker.errors.APIError as error:
-                    return manager_view(name, info, None, f"managers list refused: {error.explanation}"[:300])
+                    refused = f"managers list refused: {error.explanation}"[:300]
+                    return manager_view(name, info, None, refused, seconds)
         except (docker.errors.DockerException, OSError) as error:
-            return manager_view(name, info, None, f"{type(error).__name__}: {error}"[:300])
-        return manager_view(name, info, nodes)
+            if info is None:
+                containers.pop(name, None)
+            return manager_view(name, info, None, f"{type(error).__name__}: {error}"[:300], seconds)
+        return manager_view(name, info, nodes, seconds=seconds)
 
     def probe(at: float) -> QuorumSample:
         began = time.monotonic()
@@ -435,6 +475,8 @@ def quorum_figures(
         "min_up": min((sample.up for sample in samples), default=0),
         "longest_gap": round(longest_gap([sample.at for sample in samples], 0.0, seconds), 2),
         "slowest_probe": round(max((sample.seconds for sample in samples), default=0.0), 2),
+        "up_within": UP_WITHIN,
+        "slowest_up": round(max((sample.slowest_up for sample in samples), default=0.0), 2),
         "skipped": skipped,
         "probe_errors": errors[:FAILURES_KEPT],
         "leaders": leaders,
@@ -457,7 +499,8 @@ def summary_line(report: dict) -> str:
         line += f" (first at +{first['at']:.1f}s on {first['path']}: {first['error']})"
     line += (
         f"; quorum: {quorum['samples']} samples in {quorum['seconds']:.1f}s, longest gap "
-        f"{quorum['longest_gap']:.2f}s, slowest probe {quorum['slowest_probe']:.2f}s; "
+        f"{quorum['longest_gap']:.2f}s, slowest ping counted up {quorum['slowest_up']:.2f}s "
+        f"(limit {quorum['up_within']:g}s); "
         f"majority ({quorum['majority']} of {len(quorum['managers'])} managers) up in "
         f"{quorum['with_majority']}, not in {quorum['without_majority']}; "
         f"{quorum['leaderless']} leaderless; leaders {' -> '.join(quorum['leaders']) or 'none'}"
@@ -482,7 +525,7 @@ def run(
     owner: str, state_dir: Path, max_seconds: float, workers: int, slow_workers: int, interval: float
 ) -> int:
     """Load and sample until SIGTERM, `max_seconds`, or the owner's balancer disappears."""
-    client = docker.from_env(timeout=PROBE_TIMEOUT * 3, max_pool_size=64)
+    client = docker.from_env(timeout=30, max_pool_size=64)
     target = discover(client, owner)
     if not target.address:
         raise RuntimeError(f"{balancer_name(owner)} is not running: run `traffic prepare` first")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,8 +46,18 @@ def test_majority_refuses_a_swarm_without_managers():
 
 
 def test_manager_up_names_leader_and_counts_reachable():
-    view = traffic.manager_view("m2", _info(version="26.1.5+dfsg1"), MANAGERS)
-    assert view == ManagerView("m2", up=True, version="26.1.5+dfsg1", leader="m1", reachable=2, error="")
+    view = traffic.manager_view("m2", _info(version="26.1.5+dfsg1"), MANAGERS, seconds=0.3)
+    assert view == ManagerView("m2", up=True, version="26.1.5+dfsg1", seconds=0.3, leader="m1", reachable=2)
+
+
+def test_an_engine_that_answers_only_after_its_restart_was_not_up():
+    """docker.socket queues calls while the engine restarts; a late answer is not "up now"."""
+    late = traffic.UP_WITHIN + 0.5
+    view = traffic.manager_view("m1", _info(), MANAGERS, seconds=late)
+    assert not view.up
+    assert view.error == f"answered its ping only after {late:.1f}s (restarting, or starved)"
+    assert view.leader is None
+    assert traffic.manager_view("m1", _info(), MANAGERS, seconds=traffic.UP_WITHIN).up
 
 
 def test_engine_that_did_not_answer_is_down_with_the_reason():
@@ -82,15 +93,17 @@ def test_manager_up_while_no_leader_is_elected():
 
 def test_sample_with_one_of_three_down_keeps_quorum():
     views = [
-        traffic.manager_view("m1", _info(), MANAGERS),
-        traffic.manager_view("m2", _info(), MANAGERS),
-        traffic.manager_view("m3", None, None, "no answer"),
+        traffic.manager_view("m1", _info(), MANAGERS, seconds=0.4),
+        traffic.manager_view("m2", _info(), MANAGERS, seconds=0.1),
+        traffic.manager_view("m3", None, None, "ReadTimeout", seconds=5.0),
     ]
-    sample = traffic.classify(4.0, 0.2, 3, views)
+    sample = traffic.classify(4.0, 5.0, 3, views)
     assert (sample.up, sample.majority, sample.quorum) == (2, 2, True)
     assert sample.leader == "m1" and not sample.leaderless
-    assert sample.down == {"m3": "no answer"}
+    assert sample.down == {"m3": "ReadTimeout"}
     assert sample.versions == {"m1": "20.10.24+dfsg1", "m2": "20.10.24+dfsg1"}
+    # the slowest answer that counted as up, not the timed-out one
+    assert sample.slowest_up == pytest.approx(0.4)
 
 
 def test_sample_with_two_of_three_down_loses_quorum():
@@ -131,7 +144,9 @@ def test_longest_gap_counts_the_edges():
 
 
 def _sample(at: float, up: int, leader: str | None, versions: dict | None = None) -> QuorumSample:
-    return QuorumSample(at, 0.1 * (at + 1), 3, up, 2, leader, up, {}, versions or {})
+    return QuorumSample(
+        at, 0.1 * (at + 1), 3, up, 2, leader, up, {}, versions or {}, slowest_up=0.05 * (at + 1)
+    )
 
 
 def test_quorum_figures_count_samples_leaders_and_versions():
@@ -150,6 +165,8 @@ def test_quorum_figures_count_samples_leaders_and_versions():
     assert figures["min_up"] == 1
     assert figures["longest_gap"] == pytest.approx(0.5)
     assert figures["slowest_probe"] == pytest.approx(0.3)
+    assert figures["slowest_up"] == pytest.approx(0.15)
+    assert figures["up_within"] == traffic.UP_WITHIN
     assert figures["leaders"] == ["m1", "m2"]
     assert figures["versions"] == {"m1": [old, new], "m2": [old, new], "m3": [old]}
     assert figures["first_without_majority"]["at"] == 1.0
@@ -198,8 +215,8 @@ def test_summary_line_carries_every_figure():
     line = traffic.summary_line(_report([]))
     assert line == (
         "traffic: 1234 requests in 10.0s (123.4/s), 0 failed; quorum: 3 samples in 1.4s, longest gap "
-        "0.50s, slowest probe 0.20s; majority (2 of 3 managers) up in 3, not in 0; 1 leaderless; "
-        "leaders m1 -> m2"
+        f"0.50s, slowest ping counted up 0.10s (limit {traffic.UP_WITHIN:g}s); majority (2 of 3 "
+        "managers) up in 3, not in 0; 1 leaderless; leaders m1 -> m2"
     )
 
 
@@ -257,6 +274,10 @@ def test_only_a_traffic_process_of_the_same_state_dir_is_ever_signalled(tmp_path
     lookalike = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "traffic", "run", "--state-dir", str(state_dir)]
     )
+    # right after the fork, /proc/<pid>/cmdline can still be empty for a moment
+    deadline = time.monotonic() + 5
+    while not Path(f"/proc/{lookalike.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
     try:
         assert not traffic._ours(lookalike.pid, other_dir)
         assert not traffic._end(lookalike.pid, other_dir, grace=1)
