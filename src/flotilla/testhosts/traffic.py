@@ -69,8 +69,9 @@ PROBE_TIMEOUT = PING_TIMEOUT + INFO_TIMEOUT + NODES_TIMEOUT
 # once the engine is back: without this bound a restart of a few seconds would read as "up",
 # just late (with 2 s, a 2 s restart went unseen). /_ping, not /info: a manager's /info asks the
 # leader for cluster counts and takes seconds while a new leader is elected, though the manager
-# itself is up. Pings of running engines took 0.01-0.4 s on the loaded 2-core machine; the
-# report keeps the slowest that still counted, to show the margin.
+# itself is up. Pings of running engines took 0.01-0.4 s on the loaded 2-core machine. The
+# report keeps the slowest ping that still counted: during an upgrade that is usually an engine
+# coming back just inside the limit; in a run without restarts it is the margin.
 UP_WITHIN = 1.0
 # Probes still running at once; beyond this a scheduled probe is skipped (and the gap shows it).
 # Enough for PROBE_TIMEOUT at two probes a second.
