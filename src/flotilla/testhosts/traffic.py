@@ -108,6 +108,8 @@ class ManagerView:
     leader: str | None = None
     reachable: int | None = None
     error: str = ""
+    # the manager rows of the list, as "hostname status" (kept to explain odd leaders)
+    listed: tuple[str, ...] = ()
 
 
 def manager_view(
@@ -138,7 +140,13 @@ def manager_view(
     leaders = [description.get("Hostname") for description, status in statuses if status.get("Leader")]
     reachable = sum(1 for _, status in statuses if status.get("Reachability") == "reachable")
     leader = leaders[0] if leaders else None
-    return ManagerView(name, up=True, version=version, seconds=seconds, leader=leader, reachable=reachable)
+    listed = tuple(
+        f"{description.get('Hostname')} {'leader' if status.get('Leader') else status.get('Reachability')}"
+        for description, status in statuses
+    )
+    return ManagerView(
+        name, up=True, version=version, seconds=seconds, leader=leader, reachable=reachable, listed=listed
+    )
 
 
 @dataclass
@@ -156,6 +164,8 @@ class QuorumSample:
     versions: dict[str, str] = field(default_factory=dict)
     # the slowest GET /_ping among the managers counted up (how close to UP_WITHIN it came)
     slowest_up: float = 0.0
+    # what each manager counted up listed: its managers list, or why there was none
+    named: dict[str, str] = field(default_factory=dict)
 
     @property
     def quorum(self) -> bool:
@@ -186,6 +196,7 @@ def classify(at: float, seconds: float, managers: int, views: list[ManagerView])
         down={view.name: view.error for view in views if not view.up},
         versions={view.name: view.version for view in views if view.version},
         slowest_up=max((view.seconds for view in views if view.up), default=0.0),
+        named={view.name: ", ".join(view.listed) or view.error for view in views if view.up},
     )
 
 
@@ -457,10 +468,13 @@ def quorum_figures(
     leaderless = [sample for sample in samples if sample.leaderless]
     down_at = [{"at": round(sample.at, 1), "down": sample.down} for sample in samples if sample.down]
     leaders: list[str] = []
+    changes: list[dict] = []
     versions: dict[str, list[str]] = {name: [] for name in managers}
     for sample in samples:
         if sample.leader and (not leaders or leaders[-1] != sample.leader):
             leaders.append(sample.leader)
+        if not changes or changes[-1]["leader"] != sample.leader:
+            changes.append({"at": round(sample.at, 1), "leader": sample.leader, "named": sample.named})
         for name, version in sample.versions.items():
             if not versions[name] or versions[name][-1] != version:
                 versions[name].append(version)
@@ -481,6 +495,7 @@ def quorum_figures(
         "skipped": skipped,
         "probe_errors": errors[:FAILURES_KEPT],
         "leaders": leaders,
+        "leader_changes": changes[:100],
         "versions": versions,
         "first_without_majority": asdict(without[0]) if without else None,
         "leaderless_at": [round(sample.at, 1) for sample in leaderless][:FAILURES_KEPT],

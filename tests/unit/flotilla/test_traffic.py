@@ -47,7 +47,9 @@ def test_majority_refuses_a_swarm_without_managers():
 
 def test_manager_up_names_leader_and_counts_reachable():
     view = traffic.manager_view("m2", _info(version="26.1.5+dfsg1"), MANAGERS, seconds=0.3)
-    assert view == ManagerView("m2", up=True, version="26.1.5+dfsg1", seconds=0.3, leader="m1", reachable=2)
+    listed = ("m1 leader", "m2 reachable", "m3 unreachable")
+    expected = ManagerView("m2", True, "26.1.5+dfsg1", 0.3, leader="m1", reachable=2, listed=listed)
+    assert view == expected
 
 
 def test_an_engine_that_answers_only_after_its_restart_was_not_up():
