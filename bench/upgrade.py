@@ -41,8 +41,8 @@ from flotilla.testhosts.load import HttpLoad
 OLD_VERSION = "20.10.24"
 NEW_VERSION = "26.1.5"
 
-# Test-host only, as in molecule/upgrade/prepare.yml: Debian 12's archive for the old engine, and
-# Docker 26 told to skip the IPv6 sysctl it cannot write in a container (/proc/sys is read-only).
+# Test-host only: Debian 12's archive for the old engine on Debian 13 hosts. (The workaround for
+# Docker 26 and the read-only /proc/sys of test hosts comes with the test-host images.)
 PREPARE = """\
 cat > /etc/apt/sources.list.d/bookworm.sources <<'EOF'
 Types: deb
@@ -51,9 +51,6 @@ Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-mkdir -p /etc/systemd/system/docker.service.d
-printf '[Service]\\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\\n' \\
-  > /etc/systemd/system/docker.service.d/bench-readonly-proc.conf
 """
 
 

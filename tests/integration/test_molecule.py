@@ -32,9 +32,25 @@ def test_molecule_scenario(scenario, tool_env, capsys):
         check=False,
     )
     seconds = time.monotonic() - started
+    output = result.stdout + result.stderr
     with capsys.disabled():
         print(f"\n[molecule] scenario {scenario}: rc={result.returncode} in {seconds:.0f}s")
-    output = result.stdout + result.stderr
+        # figures a scenario prints for CI (the upgrade's load and quorum summary)
+        for line in _figures(result.stdout):
+            print(f"[molecule] scenario {scenario}: {line}")
     assert result.returncode == 0, (
         f"molecule test -s {scenario} failed (rc {result.returncode}):\n{output[-8000:]}"
     )
+
+
+def _figures(stdout: str) -> list[str]:
+    """The summary lines a scenario prints ("traffic: ..."), unwrapped from Ansible's YAML output."""
+    words = " ".join(stdout.split())
+    out = []
+    start = words.find("traffic: ")
+    while start != -1:
+        end = words.find("leaders ", start)
+        stop = words.find("'", end) if end != -1 else -1
+        out.append(words[start : stop if stop != -1 else start + 400])
+        start = words.find("traffic: ", start + 1)
+    return out

@@ -71,8 +71,10 @@ PROBE_TIMEOUT = PING_TIMEOUT + INFO_TIMEOUT + NODES_TIMEOUT
 # leader for cluster counts and takes seconds while a new leader is elected, though the manager
 # itself is up. Pings of running engines took 0.01-0.4 s on the loaded 2-core machine. The
 # report keeps the slowest ping that still counted: during an upgrade that is usually an engine
-# coming back just inside the limit; in a run without restarts it is the margin.
-UP_WITHIN = 1.0
+# coming back just inside the limit; in a run without restarts it is the margin. 1.5 s, not 1 s:
+# CI runs this beside other integration tests on 2 cores, and a running engine that answers late
+# there would read as a false quorum loss; a restart (2-3 s here) still exceeds it.
+UP_WITHIN = 1.5
 # Probes still running at once; beyond this a scheduled probe is skipped (and the gap shows it).
 # Enough for PROBE_TIMEOUT at two probes a second.
 MAX_PROBES_IN_FLIGHT = 80
