@@ -305,13 +305,25 @@ def plan_lines(plan: dict) -> list:
 
 
 def manager_addresses(engine_nodes) -> dict:
-    """Each manager's Raft address (ManagerStatus.Addr, ``host:port``) by node ID, for live probes."""
-    out = {}
-    for node in engine_nodes or []:
-        address = (node.get("ManagerStatus") or {}).get("Addr") or ""
-        if address:
-            out[node.get("ID", "")] = address
-    return out
+    """Each manager's Raft address (ManagerStatus.Addr, ``host:port``) by node ID, for live probes.
+
+    A manager without an address is listed with ``""``: it cannot be probed, so it must count as
+    unreachable rather than be taken on the engine's word.
+    """
+    return {
+        node.get("ID", ""): (node.get("ManagerStatus") or {}).get("Addr") or ""
+        for node in engine_nodes or []
+        if node.get("ManagerStatus")
+    }
+
+
+def split_address(address: str):
+    """``host:port`` (IPv6 in brackets) -> (host, port); ValueError with the reason otherwise."""
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"the swarm lists the Raft address {address!r}, not host:port")
+    return host, int(port)
 
 
 def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False, unreachable=None) -> dict:

@@ -127,6 +127,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan impo
     build_plan,
     check_step,
     manager_addresses,
+    split_address,
 )
 
 ARGUMENT_SPEC = {
@@ -143,12 +144,19 @@ ARGUMENT_SPEC = {
 
 
 def probe_managers(engine_nodes, timeout: int) -> dict:
-    """Node ID -> why, for each manager whose Raft port refuses or ignores a TCP connection now."""
+    """Node ID -> why, for each manager whose Raft port refuses or ignores a TCP connection now.
+
+    A manager with no usable address counts as unreachable: it cannot be checked, and the quorum
+    guard must not take the engine's word alone.
+    """
     addresses = manager_addresses(engine_nodes)
 
     def probe(address):
-        host, _, port = address.rpartition(":")
-        return probe_tcp(host.strip("[]"), int(port), timeout)
+        try:
+            host, port = split_address(address)
+        except ValueError as exc:
+            return False, str(exc) if address else "the swarm lists no Raft address for it"
+        return probe_tcp(host, port, timeout)
 
     with ThreadPoolExecutor(max_workers=max(1, len(addresses))) as pool:
         answers = dict(zip(addresses, pool.map(probe, addresses.values())))

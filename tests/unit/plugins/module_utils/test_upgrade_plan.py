@@ -9,6 +9,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan impo
     check_step,
     host_facts,
     manager_addresses,
+    split_address,
 )
 
 OLD, NEW = "20.10.24+dfsg1", "26.1.5"
@@ -220,6 +221,24 @@ def test_manager_addresses_lists_managers_only():
         "id-m2": "10.0.0.2:2377",
         "id-m3": "10.0.0.3:2377",
     }
+
+
+def test_a_manager_without_an_address_is_listed_empty():
+    assert manager_addresses(swarm(workers=()))["id-m1"] == ""
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("10.0.0.1:2377", ("10.0.0.1", 2377)), ("[fd00::1]:2377", ("fd00::1", 2377))],
+)
+def test_split_address(address, expected):
+    assert split_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "10.0.0.1:", ":2377", "[fd00::1]:x"])
+def test_split_address_refuses_what_is_not_host_port(address):
+    with pytest.raises(ValueError, match="not host:port"):
+        split_address(address)
 
 
 def test_a_manager_the_probe_cannot_reach_counts_as_unreachable_though_raft_says_reachable():

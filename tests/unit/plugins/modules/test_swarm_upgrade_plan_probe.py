@@ -31,3 +31,21 @@ def test_probe_names_only_the_managers_whose_port_refuses():
 
 def test_no_managers_no_probes():
     assert probe_managers([{"ID": "worker"}], timeout=1) == {}
+
+
+def test_a_manager_without_a_usable_address_counts_as_unreachable():
+    nodes = [
+        {"ID": "none", "ManagerStatus": {"Reachability": "reachable"}},
+        manager("bad", "10.0.0.1"),
+    ]
+    failures = probe_managers(nodes, timeout=1)
+    assert failures["none"] == "no answer on its Raft port: the swarm lists no Raft address for it"
+    assert "not host:port" in failures["bad"]
+
+
+def test_ipv6_loopback_is_probed():
+    with socket.socket(socket.AF_INET6) as listening:
+        listening.bind(("::1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert probe_managers([manager("v6", f"[::1]:{port}")], timeout=2) == {}
