@@ -211,12 +211,19 @@ def _restore_expected(snapshot: ServiceSnapshot, live: list[TaskSnapshot], expec
 
     Replicated: the restored spec's replica count. Global: ``eligible_nodes`` counts nodes that
     hold a current-spec task the engine wants running, and the node whose failed task awaits its
-    restart has none for a few seconds; so count every live node that held a task of the service
-    during this wait (tasks dead before it are not in the snapshot), whatever its spec.
+    restart has none for a few seconds; so also count each live node that holds a task the engine
+    wants running, whatever its spec, or a task that failed or was rejected (its restart is due).
+    A node drained or left out by the restored constraints holds only tasks the engine shut down,
+    and a removed node's tasks are orphaned: neither is a slot to wait for.
     """
     if snapshot.mode != "global":
         return expected
-    return max(expected, len({t.node_id for t in live if t.node_id}))
+    waiting = {
+        t.node_id
+        for t in live
+        if t.node_id and (t.desired_state == "running" or t.state in ("failed", "rejected"))
+    }
+    return max(expected, len(waiting))
 
 
 def evaluate_update(snapshot: ServiceSnapshot) -> Verdict:

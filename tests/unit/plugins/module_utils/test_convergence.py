@@ -354,6 +354,30 @@ CASES = [
     ),
     pytest.param(
         snap(
+            "rollback_completed",
+            (
+                # n1 was drained during the run: the engine shut its task down and wants none there
+                task("g1", state="shutdown", desired="shutdown", node="n1"),
+                task("new1", state="shutdown", current=False, desired="shutdown", node="n1"),
+                task("g2", node="n2"),
+                task("g3", node="n3"),
+                # n4 was removed from the swarm: its task is orphaned, not a slot to wait for
+                task("g4", state="orphaned", desired="shutdown", node="n4"),
+            ),
+            mode="global",
+            replicas=None,
+            eligible_nodes=2,
+            restore_elapsed=1.0,
+            restore_timeout=300.0,
+        ),
+        ROLLED_BACK,
+        2,
+        2,
+        ["PREVIOUS spec"],
+        id="rollback-completed-global-drained-and-removed-nodes-are-not-slots",
+    ),
+    pytest.param(
+        snap(
             "updating",
             running(2)
             + (task("t3", state="pending", err=PORT_TAKEN, slot=3, node=""), task("old3", current=False)),
