@@ -48,6 +48,8 @@ FAULT_HOOK = f"""\
 
 @pytest.fixture(scope="module")
 def fault_hosts(engine, built_images):
+    # an interrupted earlier run may have left this owner's hosts (cut off, or already upgraded)
+    testhosts.down(engine, OWNER, log=lambda _line: None)
     try:
         specs = [{"name": name, "os": "debian12"} for name in MANAGERS]
         yield {host.name: host for host in testhosts.up(engine, OWNER, specs, apt_port=ensure_apt_cache())}
@@ -163,6 +165,7 @@ def test_the_report_records_the_stop(faulted):
     assert nodes[cut]["outcome"] == "failed"
     assert nodes[cut]["failed_step"] == QUORUM_STEP
     assert nodes[cut]["left_drained"] is False
+    assert nodes[cut]["failed_stage"] == "untouched"
     assert nodes[faulted["last"]]["outcome"] == "not reached"
 
 
