@@ -18,9 +18,14 @@ MACHINE_LIMIT = "machine limit:"
 
 
 _BAD_SKIPS: list[str] = []
+# Figures a test hands over with record_property("figure", line): printed in the terminal summary,
+# because output a test prints on an xdist worker never reaches the CI log.
+_FIGURES: list[str] = []
 
 
 def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _FIGURES.extend(str(value) for name, value in report.user_properties if name == "figure")
     if report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         if not reason.removeprefix("Skipped: ").startswith(MACHINE_LIMIT):
@@ -33,6 +38,10 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
     if _BAD_SKIPS:
         terminalreporter.write_line(
             "skips without a documented machine limit (these fail the run):", red=True

@@ -21,7 +21,7 @@ def test_scenarios_exist():
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario, tool_env, capsys):
+def test_molecule_scenario(scenario, tool_env, record_property):
     started = time.monotonic()
     result = subprocess.run(
         ["molecule", "test", "-s", scenario],
@@ -33,11 +33,11 @@ def test_molecule_scenario(scenario, tool_env, capsys):
     )
     seconds = time.monotonic() - started
     output = result.stdout + result.stderr
-    with capsys.disabled():
-        print(f"\n[molecule] scenario {scenario}: rc={result.returncode} in {seconds:.0f}s")
-        # figures a scenario prints for CI (the upgrade's load and quorum summary)
-        for line in _figures(result.stdout):
-            print(f"[molecule] scenario {scenario}: {line}")
+    # shown in the run's "figures" section (tests/conftest.py): the duration, and what a scenario
+    # prints for CI (the upgrade's load and quorum summary, for converge and for idempotence)
+    record_property("figure", f"[molecule] scenario {scenario}: rc={result.returncode} in {seconds:.0f}s")
+    for line in _figures(output):
+        record_property("figure", f"[molecule] scenario {scenario}: {line}")
     assert result.returncode == 0, (
         f"molecule test -s {scenario} failed (rc {result.returncode}):\n{output[-8000:]}"
     )
