@@ -15,18 +15,23 @@ import socket
 PROBE_TYPES = ("http", "tcp")
 
 
+def _endpoint(host: str, port: int) -> str:
+    """host:port for messages, an IPv6 address in brackets so the port cannot be misread."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def probe_tcp(host: str, port: int, timeout: float = 3.0) -> tuple[bool, str]:
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return True, f"tcp {host}:{port} accepted a connection"
+            return True, f"tcp {_endpoint(host, port)} accepted a connection"
     except OSError as exc:
-        return False, f"tcp {host}:{port}: {exc}"
+        return False, f"tcp {_endpoint(host, port)}: {exc}"
 
 
 def probe_http(
     host: str, port: int, path: str = "/", expect_status: int = 200, timeout: float = 3.0
 ) -> tuple[bool, str]:
-    url = f"http://{host}:{port}{path}"
+    url = f"http://{_endpoint(host, port)}{path}"
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"User-Agent": "flotilla-swarm-rollout"})

@@ -43,9 +43,13 @@ def test_a_manager_without_a_usable_address_counts_as_unreachable():
     assert "not host:port" in failures["bad"]
 
 
-def test_ipv6_loopback_is_probed():
-    with socket.socket(socket.AF_INET6) as listening:
+def test_ipv6_loopback_is_probed_and_named_in_brackets():
+    with socket.socket(socket.AF_INET6) as listening, socket.socket(socket.AF_INET6) as closed:
         listening.bind(("::1", 0))
         listening.listen()
-        port = listening.getsockname()[1]
-        assert probe_managers([manager("v6", f"[::1]:{port}")], timeout=2) == {}
+        closed.bind(("::1", 0))
+        port, closed_port = listening.getsockname()[1], closed.getsockname()[1]
+        nodes = [manager("v6", f"[::1]:{port}"), manager("cut", f"[::1]:{closed_port}")]
+        failures = probe_managers(nodes, timeout=2)
+    assert set(failures) == {"cut"}
+    assert failures["cut"].startswith(f"no answer on its Raft port: tcp [::1]:{closed_port}: ")
