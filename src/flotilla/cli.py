@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from flotilla import __version__
 from flotilla.engine import EngineUnavailable
 
 
@@ -125,6 +126,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="flotilla", description=__doc__)
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
 
     lab = commands.add_parser("lab", help="a local cluster of test hosts, provisioned by the playbooks")
