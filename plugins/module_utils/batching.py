@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """Batch planning for rolling upgrades and restarts.
 
-The order encodes the cluster's safety rules (ROLLOUT.md):
+The order encodes the cluster's safety rules (docs/engine-facts.md):
 
 * control-plane nodes (swarm managers, k3s servers) go first and strictly one at a time, because
   each one down spends the quorum's only margin (3 managers tolerate 1 down);

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """When is a swarm service update finished, failed, or stuck; when is a node drain done.
 
-The engine answers none of these directly (ROLLOUT.md):
+The engine answers none of these directly (docs/engine-facts.md):
 
 * ``UpdateStatus.State`` says ``completed`` only after its own monitor, says ``rollback_completed``
   when the service is back on the OLD spec (a failure for whoever asked for the new one) even

@@ -6,7 +6,7 @@ Raw dicts in, raw dicts out: the spec logic lives in swarm_service_spec.py and w
 engine's own JSON, so services are created and updated by posting a whole spec here rather than
 through docker-py's ``create_service``/``update_service``. Those build specs from docker-py types
 (whose UpdateConfig defaults are not the engine's), drop fields they were not given on an update,
-and cannot request a server-side rollback (ROLLOUT.md).
+and cannot request a server-side rollback (docs/engine-facts.md).
 
 The docker import is guarded. A module does not test ``HAS_DOCKER`` itself: it calls
 :func:`module_client` (or :func:`require_docker_sdk` when it connects later, in a retry loop), and

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """When is a restarted node back? The verdict the swarm_node_ready module polls for.
 
-A package on disk proves nothing (CI-HOST.md: the upgrade does not restart the daemon), and a
+A package on disk proves nothing (a package upgrade does not restart the running daemon), and a
 systemd unit that is "active" proves only that dockerd started. The node is back when:
 
 * the swarm lists it ``ready`` (its agent re-registered with the managers);

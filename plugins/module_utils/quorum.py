@@ -23,7 +23,7 @@ ACTION_PROMOTE = "promote"
 ACTION_REMOVE = "remove"
 ACTIONS = (ACTION_DOWN, ACTION_DEMOTE, ACTION_PROMOTE, ACTION_REMOVE)
 
-# Seconds, from ROLLOUT.md; quoted in reasons so an operator knows how long a pause is normal.
+# Seconds, from docs/engine-facts.md; quoted in reasons so an operator knows how long a pause is normal.
 ELECTION_SECONDS = 10
 
 

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """Node maintenance for the swarm_node module: drain and wait, activate, promote/demote safely.
 
-* ``update_node`` replaces the whole node spec (ROLLOUT.md): :func:`plan_node_spec` edits a copy of
+* ``update_node`` replaces the whole node spec (docs/engine-facts.md): :func:`plan_node_spec` edits a copy of
   the spec just read, so labels and the other fields survive, and the write carries its version.
 * Draining only tells the scheduler to move tasks; :class:`NodeMaintenance` then polls until no
   task is left alive on the node and every affected service runs its replicas elsewhere

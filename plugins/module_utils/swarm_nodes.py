@@ -3,7 +3,7 @@
 """Plan the node spec changes that bring a swarm in line with the inventory.
 
 The inventory says, per host: its role (manager or worker), its availability and its labels. The
-engine holds each node's spec, and ``update_node`` replaces the whole spec (ROLLOUT.md), so the plan
+engine holds each node's spec, and ``update_node`` replaces the whole spec (docs/engine-facts.md), so the plan
 carries complete specs built from the ones just read, with their version.
 
 Labels: the inventory manages only the labels it names. To remove a label the inventory no

@@ -8,7 +8,7 @@ a spec back:
 * :func:`apply_options` writes the options the user set into a copy of a spec (the service's
   current spec on an update, :func:`new_service_spec` on a create). Options left unset are not
   touched, so they keep the service's current values; a new spec starts from the ENGINE's
-  defaults for ``UpdateConfig``/``RollbackConfig`` (ROLLOUT.md), never docker-py's.
+  defaults for ``UpdateConfig``/``RollbackConfig`` (docs/engine-facts.md), never docker-py's.
 * :func:`spec_view` reads any spec (ours or the engine's) into plain, order-free values, and
   :func:`changed_keys` compares two views. Comparing whole views is safe because an unset option
   is copied unchanged from the current spec, so it can only differ if the user changed it.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 NANO = 1_000_000_000
 
-# ROLLOUT.md: the engine's defaults for both update_config and rollback_config. Sent explicitly on
+# docs/engine-facts.md: the engine's defaults for both update_config and rollback_config. Sent explicitly on
 # create; docker-py's UpdateConfig() would send parallelism 0 and failure_action continue.
 ENGINE_UPDATE_DEFAULTS = {
     "Parallelism": 1,

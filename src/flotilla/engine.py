@@ -2,7 +2,7 @@
 
 Test hosts and the lab run as containers on this engine. On a workstation with systemd the
 engine is a service; on CI machines there is no systemd as PID 1, so dockerd is started in
-the background, as CI-HOST.md describes.
+the background (docs/test-machines.md).
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def service_options(
         "env": {"DRAIN_SECONDS": f"{drain:g}"},
         "mode": "replicated",
         "replicas": replicas,
-        # no IPVS on this machine: no virtual IP, no routing mesh (see CI-HOST.md)
+        # no IPVS on this machine: no virtual IP, no routing mesh (see docs/test-machines.md)
         "endpoint_mode": "dnsrr",
         "published_ports": [{"target_port": PORT, "published_port": PORT, "mode": "host"}],
         "placement": {"max_replicas": 1, "constraints": []},
