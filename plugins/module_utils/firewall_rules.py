@@ -143,7 +143,7 @@ def port_names(ports: list[dict]) -> list[str]:
     names = []
     for entry in ports:
         port = str(entry["low"]) if entry["low"] == entry["high"] else f"{entry['low']}-{entry['high']}"
-        name = f"{port}/{entry['proto']} {entry['name']}"
+        name = f"{port}/{entry['proto']} {entry['name']}" + (" (admin)" if entry["admin"] else "")
         if name not in names:
             names.append(name)
     return names
@@ -298,10 +298,12 @@ def render(plan_: dict) -> str:
     table = f"table {TABLE_FAMILY} {TABLE_NAME}"
     lines = [
         "#!/usr/sbin/nft -f",
-        "# Written by flotilla (role flotilla.cluster.firewall); a run of site.yml rewrites it.",
-        "# Drops packets to the cluster ports unless they come from a cluster member (API ports:",
-        "# or an admin source). Nothing else is filtered here; other tables are left alone.",
-        "# Ports: " + "; ".join(plan_["names"]),
+        "# Written by flotilla (role flotilla.cluster.firewall); each run of site.yml rewrites it.",
+        "# Packets to these ports are dropped unless they come from a cluster member (ports marked",
+        "# admin: or from an admin source). Nothing else is filtered here; other tables are left alone.",
+    ]
+    lines += [f"#   {name}" for name in plan_["names"]]
+    lines += [
         "",
         "# create-then-delete: replaces only this table, whether or not it was loaded",
         table,

@@ -175,17 +175,22 @@ def test_udp_from_the_outsider_is_dropped_and_from_members_is_not(converged):
     assert udp_drops(manager) == before + 2
 
 
-def test_a_host_mode_published_port_answers_the_outsider(converged):
+def test_a_host_mode_published_port_answers_the_outsider(converged, built_images):
     manager, outsider = converged[MANAGER], converged[OUTSIDER]
+    with open(built_images["busybox"], "rb") as image:
+        ssh(manager, "docker load >/dev/null", stdin=image, timeout=180)
     ssh(
         manager,
         f"docker service create --detach --name {SERVICE} --endpoint-mode dnsrr"
         f" --publish mode=host,target=8000,published={PUBLISHED} --constraint node.role==manager"
         " flotilla/busybox:latest busybox httpd -f -p 8000 >/dev/null",
     )
-    deadline = time.monotonic() + 60
-    while probe_from(outsider, manager.address, PUBLISHED) != "open" and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90
+    tasks = ""
+    while not tasks.startswith("Running") and time.monotonic() < deadline:
         time.sleep(2)
+        tasks = ssh(manager, f"docker service ps {SERVICE} --format '{{{{.CurrentState}}}} {{{{.Error}}}}'")
+    assert tasks.startswith("Running"), tasks
     answer = ssh(outsider, f"python3 -c {shlex.quote(HTTP_GET)} {manager.address} {PUBLISHED}", timeout=30)
     assert answer.startswith("HTTP/1."), answer
 
