@@ -25,6 +25,8 @@ import ipaddress
 import re
 
 GOSSIP_PORT = 7946
+# the table of the firewall role (module_utils/firewall_rules.py), as nft lists it
+FLOTILLA_TABLE = "inet flotilla"
 
 VERDICT_ACCEPT = "accept"
 VERDICT_DROP = "drop"
@@ -258,9 +260,16 @@ def parse_nft_ruleset(text: str) -> dict:
     chains: dict = {}
     table = None
     chain = None
+    other_block = False  # a set, map, flowtable... inside a table: its closing brace is not the table's
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if other_block:
+            other_block = line != "}"
+            continue
+        if table and not chain and line.endswith("{") and not line.startswith("chain "):
+            other_block = True
             continue
         match = re.match(r"^table (\S+) (\S+) \{$", line)
         if match:
@@ -384,6 +393,11 @@ def iptables_base_chains(chains: dict) -> dict:
     return {"INPUT": chains["INPUT"]["policy"]} if "INPUT" in chains else {}
 
 
+def has_flotilla_table(chains: dict) -> bool:
+    """Whether the ruleset holds the table of flotilla's firewall role (``table inet flotilla``)."""
+    return any(name.startswith(f"{FLOTILLA_TABLE}/") for name in chains)
+
+
 def nft_base_chains(chains: dict) -> dict:
     return {
         name: chain["policy"]
@@ -481,9 +495,11 @@ def reachability_errors(host: str, probes: list[dict], members: dict) -> list[st
     """Refuse TCP paths that are certainly broken.
 
     ``members`` maps a peer's name to its swarm state as the peer itself measured it
-    ({"active": bool, "manager": bool}). A timeout or no route is always a broken path (the
-    packet was dropped on the way); a refused connection proves the path open unless the peer
-    is a member that must be listening on that port.
+    ({"active": bool, "manager": bool, "flotilla_firewall": bool}). A timeout or no route is always
+    a broken path (the packet was dropped on the way), except towards a peer that carries the
+    table of flotilla's firewall role: the same run rewrites its member set from the inventory
+    before any join. A refused connection proves the path open unless the peer is a member that
+    must be listening on that port.
     """
     errors = []
     for probe in probes:
@@ -493,6 +509,10 @@ def reachability_errors(host: str, probes: list[dict], members: dict) -> list[st
             continue
         listening = peer.get("active") and (probe["port"] == GOSSIP_PORT or peer.get("manager"))
         if result == TCP_REFUSED and not listening:
+            continue
+        if result == TCP_TIMEOUT and peer.get("flotilla_firewall"):
+            # the peer's own table of flotilla's firewall role drops it: a host the inventory adds
+            # is not in the peer's member set yet, and this run rewrites that set before any join
             continue
         if result == TCP_ERROR:
             continue
@@ -536,7 +556,11 @@ def preflight_errors(results: dict) -> list[str]:
     members = {}
     for host, result in results.items():
         swarm = result.get("swarm") or {}
-        members[host] = {"active": swarm.get("state") == "active", "manager": bool(swarm.get("is_manager"))}
+        members[host] = {
+            "active": swarm.get("state") == "active",
+            "manager": bool(swarm.get("is_manager")),
+            "flotilla_firewall": bool((result.get("firewall") or {}).get("flotilla_table")),
+        }
     errors = duplicate_errors(results)
     for host, result in results.items():
         limits = result.get("limits", {})

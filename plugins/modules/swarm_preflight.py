@@ -136,11 +136,15 @@ advertise:
   type: dict
   sample: {addr: 10.0.0.11, source: default_route, interface: eth0, error: ""}
 firewall:
-  description: The tools read and, per Swarm port and tool, what the input path does to it.
+  description:
+    - The tools read and, per Swarm port and tool, what the input path does to it.
+    - C(flotilla_table) is true when the table of flotilla's firewall role is loaded; a timeout
+      towards this host is then not refused (the same run rewrites its member set first).
   returned: always
   type: dict
   sample:
     tools: [iptables-save]
+    flotilla_table: false
     verdicts:
       - {port: 2377, proto: tcp, tool: iptables-save, verdict: drop, maybe: "",
          rule: "-A INPUT -p tcp --dport 2377 -j DROP"}
@@ -181,6 +185,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.preflight_checks 
     TCP_REFUSED,
     TCP_TIMEOUT,
     TCP_UNREACHABLE,
+    has_flotilla_table,
     input_verdicts,
     iptables_base_chains,
     local_addresses,
@@ -251,7 +256,7 @@ def advertise(params: dict, routes: str) -> dict:
 
 
 def firewall(module: AnsibleModule, ports: list, interface) -> dict:
-    tools, verdicts = [], []
+    tools, verdicts, flotilla_table = [], [], False
     readers = [
         ("iptables-save", ["iptables-save", "-t", "filter"], parse_iptables_save, iptables_base_chains),
         ("ip6tables-save", ["ip6tables-save", "-t", "filter"], parse_iptables_save, iptables_base_chains),
@@ -266,9 +271,11 @@ def firewall(module: AnsibleModule, ports: list, interface) -> dict:
             continue
         tools.append(tool)
         chains = parse(out)
+        if tool == "nft":
+            flotilla_table = has_flotilla_table(chains)
         for item in input_verdicts(chains, bases(chains), ports, interface):
             verdicts.append(dict(item, tool=tool))
-    return {"tools": tools, "verdicts": verdicts}
+    return {"tools": tools, "verdicts": verdicts, "flotilla_table": flotilla_table}
 
 
 def connect(address: str, port: int, timeout: float) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.preflight_checks 
     disk_errors,
     duplicate_errors,
     firewall_errors,
+    has_flotilla_table,
     input_verdicts,
     iptables_base_chains,
     local_addresses,
@@ -426,3 +427,34 @@ def test_preflight_errors_collects_every_host_and_passes_healthy_ones():
     errors = preflight_errors(broken)
     assert [error.split(":")[0] for error in errors] == ["w2", "w2", "w2"]
     assert "eth9" in errors[0] and "100 MB" in errors[1] and "ahead of" in errors[2]
+
+
+def test_a_timeout_at_a_peer_that_carries_flotillas_table_is_left_to_the_firewall_role():
+    """A host the inventory adds is not in the members' sets yet: the same run rewrites them first."""
+    probe = {"peer": "m1", "address": "10.0.0.1", "port": 2377, "result": "timeout"}
+    joining = _result("w2", "10.0.0.3", reachability=[probe])
+    leader = _result("m1", "10.0.0.1", swarm={"state": "active", "is_manager": True})
+    assert preflight_errors({"m1": leader, "w2": joining})
+    leader["firewall"] = {"verdicts": [], "flotilla_table": True}
+    assert preflight_errors({"m1": leader, "w2": joining}) == []
+    # a refusal where the swarm listens is still refused: the table drops, it never rejects
+    joining["reachability"] = [dict(probe, result="refused")]
+    assert preflight_errors({"m1": leader, "w2": joining})
+
+
+def test_has_flotilla_table():
+    listed = (
+        "table inet flotilla {\n\tset members_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n"
+        "\t\telements = { 10.0.0.1, 10.0.0.2,\n\t\t\t     10.0.0.3 }\n\t}\n\n"
+        "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+        "\t\tip saddr @members_v4 accept\n"
+        "\t\ttcp dport { 2377, 7946 } counter packets 3 bytes 180 drop\n\t}\n}\n"
+        "table ip filter {\n\tchain INPUT {\n"
+        "\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n"
+    )
+    chains = parse_nft_ruleset(listed)
+    # the set's closing brace does not close the table: the chain after it is read
+    assert list(nft_base_chains(chains)) == ["inet flotilla/input", "ip filter/INPUT"]
+    assert len(chains["inet flotilla/input"]["rules"]) == 2
+    assert has_flotilla_table(chains)
+    assert not has_flotilla_table(parse_nft_ruleset(listed.replace("flotilla", "other")))
