@@ -181,3 +181,22 @@ def registries_errors(registries) -> list[str]:
     if unknown:
         return [f"k3s_registries: unknown key(s) {', '.join(unknown)} (known: mirrors, configs)"]
     return []
+
+
+def rewrite_kubeconfig(doc: dict, server_url: str, name: str) -> dict:
+    """The server's kubeconfig as the controller should keep it.
+
+    k3s writes one cluster, user and context named ``default`` pointing at https://127.0.0.1:6443;
+    the copy names all three after the cluster (so several clusters merge into one kubeconfig
+    without clashing) and points at ``server_url`` (the API endpoint, or the first server).
+    """
+    if not isinstance(doc, dict) or not doc.get("clusters") or not doc.get("contexts"):
+        raise ValueError("not a kubeconfig: it lacks clusters and contexts")
+    if len(doc["clusters"]) != 1 or len(doc["contexts"]) != 1 or len(doc.get("users") or []) != 1:
+        raise ValueError("expected the single cluster, user and context k3s writes")
+    out = dict(doc)
+    out["clusters"] = [{"name": name, "cluster": dict(doc["clusters"][0]["cluster"], server=server_url)}]
+    out["users"] = [{"name": name, "user": doc["users"][0]["user"]}]
+    out["contexts"] = [{"name": name, "context": {"cluster": name, "user": name}}]
+    out["current-context"] = name
+    return out

@@ -118,3 +118,25 @@ def cluster_host_errors(results: dict[str, dict]) -> list[str]:
                 "so give each host its own or set k3s_node_name"
             )
     return errors
+
+
+def listening_tcp_ports(proc_net_tcp: str) -> list[int]:
+    """Local ports in LISTEN state (``0A``) from the text of /proc/net/tcp or /proc/net/tcp6."""
+    ports = set()
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def cgroup_controllers(version: str, unified_controllers: str = "", proc_cgroups: str = "") -> list[str]:
+    """Available controllers: cgroup.controllers on v2, the enabled rows of /proc/cgroups on v1."""
+    if version == "v2":
+        return sorted(unified_controllers.split())
+    found = []
+    for line in proc_cgroups.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and not line.startswith("#") and fields[3] == "1":
+            found.append(fields[0])
+    return sorted(found)

@@ -14,6 +14,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.k3s_config import
     input_errors,
     registries_errors,
     render_config,
+    rewrite_kubeconfig,
 )
 
 FLAGS = json.loads((Path(__file__).parent / "fixtures" / "k3s_flags.json").read_text())
@@ -153,3 +154,40 @@ def test_good_input_has_no_errors():
 )
 def test_registries_errors(registries, errors):
     assert registries_errors(registries) == errors
+
+
+K3S_KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [
+        {
+            "name": "default",
+            "cluster": {"certificate-authority-data": "Q0E=", "server": "https://127.0.0.1:6443"},
+        }
+    ],
+    "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}],
+    "current-context": "default",
+    "preferences": {},
+    "users": [
+        {"name": "default", "user": {"client-certificate-data": "Q0VSVA==", "client-key-data": "S0VZ"}}
+    ],
+}
+
+
+def test_rewrite_kubeconfig():
+    out = rewrite_kubeconfig(K3S_KUBECONFIG, "https://k3s.example.net:6443", "prod")
+    assert out["clusters"] == [
+        {
+            "name": "prod",
+            "cluster": {"certificate-authority-data": "Q0E=", "server": "https://k3s.example.net:6443"},
+        }
+    ]
+    assert out["contexts"] == [{"name": "prod", "context": {"cluster": "prod", "user": "prod"}}]
+    assert out["current-context"] == "prod" and out["users"][0]["name"] == "prod"
+    assert out["users"][0]["user"]["client-key-data"] == "S0VZ"
+    assert K3S_KUBECONFIG["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"  # input untouched
+
+
+def test_rewrite_kubeconfig_refuses_other_documents():
+    with pytest.raises(ValueError, match="not a kubeconfig"):
+        rewrite_kubeconfig({"kind": "Config"}, "https://x:6443", "prod")

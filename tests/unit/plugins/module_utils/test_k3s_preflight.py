@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.flotilla.cluster.plugins.module_utils.k3s_preflight import (
+    cgroup_controllers,
     cluster_host_errors,
     host_errors,
     layout_errors,
+    listening_tcp_ports,
 )
 
 # measured on a Debian 12 test host of this project (cgroup v1 machine) and a cgroup v2 host
@@ -106,3 +108,35 @@ def test_duplicate_host_names():
         "hosts a, b share the system host name x: it becomes the node name, "
         "so give each host its own or set k3s_node_name"
     ]
+
+
+# /proc/net/tcp as Linux prints it (header, then sl local rem st ...); 0A is LISTEN, 01 ESTABLISHED
+PROC_NET_TCP = """  sl  local_address rem_address st tx_queue rx_queue tr tm->when retrnsmt uid timeout inode
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:1942 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0200A8C0:0016 0100A8C0:D431 01 00000000:00000000 02:00000000 00000000     0        0 3 1
+"""
+
+
+def test_listening_tcp_ports():
+    assert listening_tcp_ports(PROC_NET_TCP) == [22, 6466]
+
+
+PROC_CGROUPS = """#subsys_name\thierarchy\tnum_cgroups\tenabled
+cpuset\t3\t1\t1
+cpu\t1\t1\t1
+memory\t4\t1\t1
+pids\t8\t1\t1
+hugetlb\t9\t1\t0
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "unified", "proc", "expected"),
+    [
+        ("v2", "cpuset cpu io memory pids\n", "", ["cpu", "cpuset", "io", "memory", "pids"]),
+        ("v1", "", PROC_CGROUPS, ["cpu", "cpuset", "memory", "pids"]),
+    ],
+)
+def test_cgroup_controllers(version, unified, proc, expected):
+    assert cgroup_controllers(version, unified, proc) == expected
