@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from ansible_collections.flotilla.cluster.plugins.modules import k3s_host_info, k3s_upgrade_plan
+from ansible_collections.flotilla.cluster.plugins.modules import k3s_host_info, k3s_lock, k3s_upgrade_plan
 from test_module_docs import _from_docs, _from_spec
 
-MODULES = [k3s_host_info, k3s_upgrade_plan]
+MODULES = [k3s_host_info, k3s_lock, k3s_upgrade_plan]
 IDS = [m.__name__.rsplit(".", 1)[-1] for m in MODULES]
 
 
@@ -30,6 +30,7 @@ def test_examples_use_only_documented_options(module):
     ("module", "keys"),
     [
         (k3s_host_info, {"msg", "cgroup_version", "listening_tcp", "binary_sha256", "k3s_running"}),
+        (k3s_lock, {"msg", "holder", "action"}),
         (k3s_upgrade_plan, {"msg", "plan", "node"}),
     ],
     ids=IDS,
