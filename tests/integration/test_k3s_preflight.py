@@ -8,9 +8,10 @@ no running k3s, on two fresh Debian 12 hosts (h5-s1 a server, h5-a1 an agent) ov
   every path and unit k3s would create) taken before and compared after;
 * a bundle whose binary does not match upstream's sums file is refused before anything is copied;
 * check mode on fresh hosts with a generated bundle whose files match their own sums file: the run
-  completes and says what it would do. The generated "binary" is a few bytes of text carrying a
-  release string, never executable (mode 0644, not a program) and never executed: in check mode
-  nothing is copied, and the tests never run k3s.yml for real;
+  completes and says what it would do, and the supplied token never appears in its -vvv output.
+  The generated "binary" is a few bytes of text carrying a release string, never executable
+  (mode 0644, not a program) and never executed: in check mode nothing is copied, and the tests
+  never run k3s.yml for real;
 * k3s_reset.yml refuses without confirmation; confirmed, it removes the k3s leftovers it knows
   (files, unit, mount, network interface, iptables chain), planted here by the test, and a second
   run changes nothing.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import secrets
 import tarfile
 import time
 
@@ -31,6 +33,7 @@ from hostsnap import HOST_SNAPSHOT, recap, run_playbook, ssh
 
 from flotilla.testhosts import hosts as testhosts
 from flotilla.testhosts.aptcache import ensure_apt_cache
+from flotilla.testhosts.swarm_fixture import _host_vars as ssh_vars
 
 OWNER = "h5-k3s-preflight"
 SERVER, AGENT = "h5-s1", "h5-a1"
@@ -78,17 +81,8 @@ def make_bundle(directory, version=VERSION, arch="amd64", corrupt=""):
 
 def write_inventory(path, found, servers, agents, group_vars=None, host_vars=None, swarm=()):
     def entry(name):
-        host = found[name]
-        data = {
-            "ansible_host": host.address,
-            "ansible_port": host.port,
-            "ansible_user": host.user,
-            "ansible_ssh_private_key_file": host.identity_file,
-            "ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
-        }
-        if host.become:
-            data["ansible_become"] = True
-        return {**data, **(host_vars or {}).get(name, {})}
+        # how Ansible reaches a test host: the swarm fixture's own definition
+        return {**ssh_vars(found[name]), **(host_vars or {}).get(name, {})}
 
     children = {
         "k3s": {
@@ -205,11 +199,15 @@ def test_a_bundle_for_another_architecture_is_refused(k3s_hosts, tool_env, tmp_p
 def test_check_mode_on_fresh_hosts_says_what_it_would_do_and_changes_nothing(
     k3s_hosts, tool_env, tmp_path, bundle
 ):
-    inventory = write_inventory(tmp_path / "hosts.yml", k3s_hosts, [SERVER], [AGENT], _vars(bundle))
+    token = "h5-token-" + secrets.token_hex(16)
+    inventory = write_inventory(
+        tmp_path / "hosts.yml", k3s_hosts, [SERVER], [AGENT], _vars(bundle, k3s_token=token)
+    )
     before = snapshots(k3s_hosts)
-    result = run_playbook("k3s.yml", inventory, tool_env, "--check", "--diff", label="k3s")
+    result = run_playbook("k3s.yml", inventory, tool_env, "--check", "--diff", "-vvv", label="k3s")
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 0, output[-8000:]
+    assert token not in result.stdout + result.stderr, "the token appears in -vvv output"
     assert f"{SERVER} has no k3s yet" in output and "initialise embedded etcd here" in output
     assert f"{AGENT} has no k3s yet" in output
     assert f"join https://{k3s_hosts[SERVER].address}:6443 as an agent" in output
