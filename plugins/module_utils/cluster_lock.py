@@ -226,4 +226,3 @@ def query_message(holder: dict, progress: dict) -> str:
     stale = ", stale" if holder.get("stale") else ""
     at = ", ".join(f"{key} {value}" for key, value in sorted(progress.items()))
     return f"the cluster lock is held by {_who(holder)}{stale}{what}" + (f"; at {at}" if at else "")
-

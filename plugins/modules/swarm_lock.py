@@ -128,8 +128,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils import cluster_lock
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
-    APIError,
     HAS_DOCKER,
+    APIError,
     DockerException,
     NotFound,
     connect,
