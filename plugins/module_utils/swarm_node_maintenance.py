@@ -190,6 +190,7 @@ class NodeMaintenance:
         timeout = float(options.get("timeout") or 0)
         initially_alive = {t["ID"] for t in before_tasks if task_state(t) not in TERMINAL_TASK_STATES}
         affected = set(live_service_ids(before_tasks))
+        accepted = set(options.get("unmovable_services") or [])
         while True:
             node_tasks = self.api.tasks(filters={"node": node_id}) or []
             affected |= set(live_service_ids(node_tasks))
@@ -202,7 +203,9 @@ class NodeMaintenance:
                     continue  # removed meanwhile: nothing to wait for
                 services[service_id] = service
                 running = self.api.tasks(filters={"service": service_id, "desired-state": "running"}) or []
-                capacities.append(service_capacity(service, running, nodes, node_id))
+                capacity = service_capacity(service, running, nodes, node_id)
+                if capacity.service not in accepted:  # accepted: its tasks stop, nothing to wait for
+                    capacities.append(capacity)
             elapsed = self.now() - started
             verdict = evaluate_drain(drain_tasks(node_tasks, services), capacities, elapsed, timeout)
             alive = {t["ID"] for t in node_tasks if task_state(t) not in TERMINAL_TASK_STATES}

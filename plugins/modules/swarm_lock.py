@@ -38,7 +38,7 @@ options:
     description:
       - C(present) takes the lock (fails if another run holds it), C(absent) releases this run's lock
         (another run's lock is left in place), C(broken) removes the lock whoever holds it.
-      - C(query) only reads who holds it (RV(holder), RV(progress), RV(held)); it never fails: an
+      - C(query) only reads who holds it (RV(holder), RV(progress), RV(held)) and never fails; an
         engine that cannot be read is reported in RV(error).
     type: str
     choices: [present, absent, broken, query]

@@ -211,3 +211,31 @@ def test_unknown_node_lists_the_known_ones(clock, capsys):
     assert failed
     assert "no swarm node is called w9" in result["msg"]
     assert "m1, m2, m3, w1, w2" in result["msg"]
+
+
+def test_drain_does_not_wait_for_an_accepted_unmovable_service(clock, capsys):
+    engine = cluster(clock)
+    web_on_w1_and_w2(engine)
+
+    def pinned(eng, now):
+        # the task on w1 stops; no other node may run it (its constraint pins it to w1)
+        eng.tasks = [
+            task("t1", service_id="web-id", slot=1, node_id="id-w1", desired="shutdown", state="shutdown"),
+            task("t2", service_id="web-id", slot=2, node_id="id-w2"),
+            task("t3", service_id="web-id", slot=1, node_id="", state="pending", err="no suitable node"),
+        ]
+
+    engine.on_poll = pinned
+    result, failed = run_module(
+        swarm_node,
+        {"node": "w1", "state": "drain", "timeout": 15, "unmovable_services": ["web"]},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert not failed, result["msg"]
+    assert result["drain"]["complete"] is True
+    assert result["drain"]["seconds"] < 15
+    # its task on the node still had to stop
+    assert result["drain"]["tasks_remaining"] == []
