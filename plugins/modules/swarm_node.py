@@ -44,7 +44,11 @@ options:
     type: str
     choices: [active, pause, drain]
   role:
-    description: C(manager) promotes, C(worker) demotes; unset leaves the role as it is.
+    description:
+      - C(manager) promotes, C(worker) demotes; unset leaves the role as it is.
+      - With O(state=drain) and O(wait), the role changes only once the drain is complete, and
+        quorum is checked again on the node list read then; a drain that times out leaves the
+        role as it was.
     type: str
     choices: [manager, worker]
   wait:
