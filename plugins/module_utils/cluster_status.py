@@ -221,3 +221,44 @@ def table_lines(status: dict) -> list:
     else:
         lines.append("healthy: every node ready and active, quorum with a leader, every service converged")
     return lines
+
+
+def status_report(tries, not_reached, lock=None) -> dict:
+    """The report of playbooks/status.yml, from the managers asked in turn.
+
+    ``tries`` are the swarm_status results of the managers asked, in order (each names its
+    manager in ``item``; one that answered has ``status`` and ``lines``, one whose engine did not
+    has ``msg``). ``not_reached`` maps the managers SSH could not reach to why. ``lock`` is the
+    swarm_lock query from the manager that answered (empty when none did).
+
+    Returns {answered, read_from, status, lines, unanswered}: ``unanswered`` maps every manager
+    that could not report to why, SSH or engine; the status carries it and the lock's holder too.
+    """
+    unanswered = {
+        host: f"no answer over SSH: {str(why or 'unreachable').strip()}" for host, why in not_reached.items()
+    }
+    answer = None
+    for tried in tries or []:
+        if "status" in tried:
+            answer = tried
+            break
+        why = str(tried.get("msg") or "no message").strip()
+        unanswered[tried.get("item", "?")] = f"its engine did not answer as a manager: {why}"
+    if answer is None:
+        return {"answered": False, "read_from": "", "status": {}, "lines": [], "unanswered": unanswered}
+    lock = lock or {}
+    status = dict(
+        answer["status"],
+        lock={key: lock.get(key) for key in ("held", "holder", "progress", "error")},
+        unanswered=unanswered,
+    )
+    lines = list(answer.get("lines") or [])
+    lines += ["", f"lock: {lock.get('msg') or 'not read'}"]
+    lines += [f"not answering: {host}: {why}" for host, why in unanswered.items()]
+    return {
+        "answered": True,
+        "read_from": answer.get("item", ""),
+        "status": status,
+        "lines": lines,
+        "unanswered": unanswered,
+    }

@@ -191,6 +191,10 @@ def local_image_id(api, image: str) -> str | None:
         return None
 
 
+def _spec_name(item: dict) -> str:
+    return (item.get("Spec") or {}).get("Name", "")
+
+
 def lookup_ids(api, kind: str, names) -> tuple[dict, list]:
     """Map network/secret/config names (or IDs) to IDs: ({name: id}, [names not found])."""
     found, missing = {}, []
@@ -202,13 +206,11 @@ def lookup_ids(api, kind: str, names) -> tuple[dict, list]:
                 missing.append(name)
             continue
         lister = api.secrets if kind == "secret" else api.configs
-        listing = lister(filters={"name": name})
-        # The name filter matches prefixes: keep the exact name, or an exact ID.
-        exact = [
-            item["ID"]
-            for item in listing or []
-            if (item.get("Spec") or {}).get("Name") == name or item.get("ID") == name
-        ]
+        # The name filter matches name prefixes only, the id filter ID prefixes: keep the exact
+        # name, else the exact ID.
+        exact = [item["ID"] for item in lister(filters={"name": name}) or [] if _spec_name(item) == name]
+        if not exact:
+            exact = [item["ID"] for item in lister(filters={"id": name}) or [] if item.get("ID") == name]
         if exact:
             found[name] = exact[0]
         else:

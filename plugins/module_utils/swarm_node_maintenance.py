@@ -162,19 +162,57 @@ class NodeMaintenance:
         draining = options.get("state") == "drain"
         before_tasks = (self.api.tasks(filters={"node": node_id}) or []) if draining else []
 
-        if changes and not check_mode:
-            self.api.update_node(node_id, node["Version"]["Index"], new_spec)
-            result["node"] = dict(view, availability=new_spec.get("Availability"), role=new_spec.get("Role"))
-            if role is not None and role != view["role"]:
-                result["quorum"] = self._quorum_after(result["quorum"])
         what = ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in changes.items()) or "nothing to change"
         if decision is not None:
             what += f" ({decision.reason})"
         if check_mode:
             return dict(result, msg=f"node {label}: {what}" + (" (check mode)" if changes else ""))
-        if not draining or not options.get("wait", True):
+        waiting = draining and options.get("wait", True)
+        if waiting and "role" in changes:
+            # A role change waits for the drain: a manager is demoted only once its tasks run
+            # elsewhere, with quorum checked again on the node list read after the wait.
+            return self._drain_then_change_role(node, label, before_tasks, options, result, role)
+        if changes:
+            self.api.update_node(node_id, node["Version"]["Index"], new_spec)
+            result["node"] = dict(view, availability=new_spec.get("Availability"), role=new_spec.get("Role"))
+            if role is not None and role != view["role"]:
+                result["quorum"] = self._quorum_after(result["quorum"])
+        if not waiting:
             return dict(result, msg=f"node {label}: {what}")
         return self._wait_drained(node_id, label, before_tasks, options, result, what)
+
+    def _drain_then_change_role(self, node, label, before_tasks, options, result, role) -> dict:
+        node_id = node["ID"]
+        drained_spec, drained = plan_node_spec(node.get("Spec") or {}, "drain", None)
+        if drained:
+            self.api.update_node(node_id, node["Version"]["Index"], drained_spec)
+        result["node"] = dict(result["node"], availability="drain")
+        try:
+            self._wait_drained(node_id, label, before_tasks, options, result, "availability -> drain")
+        except NodeError as exc:
+            raise NodeError(
+                f"{exc.message}; its role was left {result['node']['role']} (not changed before the drain "
+                "finishes)",
+                exc.result,
+            ) from None
+        nodes = self.api.nodes() or []
+        fresh = find_node(nodes, node_id)
+        action = ACTION_PROMOTE if role == "manager" else ACTION_DEMOTE
+        decision = check_action(managers_of(nodes), action, node_id)
+        result["quorum_decision"] = asdict(decision)
+        if not decision.allowed:
+            raise NodeError(
+                f"{label} is drained, but refused to {action} it now: {decision.reason}; it stays "
+                f"{result['node']['role']}",
+                result,
+            )
+        new_spec, _ = plan_node_spec(fresh.get("Spec") or {}, None, role)
+        self.api.update_node(node_id, fresh["Version"]["Index"], new_spec)
+        before_role = result["node"]["role"]
+        result["node"] = dict(result["node"], role=role)
+        result["quorum"] = self._quorum_after(result["quorum"])
+        what = f"availability -> drain, drained, then role {before_role} -> {role} ({decision.reason})"
+        return dict(result, msg=f"node {label}: {what}; {result['drain']['message']}")
 
     def _quorum_after(self, before: dict) -> dict:
         # After demoting the manager this module talks to, it can no longer list nodes.
@@ -190,6 +228,7 @@ class NodeMaintenance:
         timeout = float(options.get("timeout") or 0)
         initially_alive = {t["ID"] for t in before_tasks if task_state(t) not in TERMINAL_TASK_STATES}
         affected = set(live_service_ids(before_tasks))
+        accepted = set(options.get("unmovable_services") or [])
         while True:
             node_tasks = self.api.tasks(filters={"node": node_id}) or []
             affected |= set(live_service_ids(node_tasks))
@@ -202,7 +241,9 @@ class NodeMaintenance:
                     continue  # removed meanwhile: nothing to wait for
                 services[service_id] = service
                 running = self.api.tasks(filters={"service": service_id, "desired-state": "running"}) or []
-                capacities.append(service_capacity(service, running, nodes, node_id))
+                capacity = service_capacity(service, running, nodes, node_id)
+                if capacity.service not in accepted:  # accepted: its tasks stop, nothing to wait for
+                    capacities.append(capacity)
             elapsed = self.now() - started
             verdict = evaluate_drain(drain_tasks(node_tasks, services), capacities, elapsed, timeout)
             alive = {t["ID"] for t in node_tasks if task_state(t) not in TERMINAL_TASK_STATES}

@@ -232,6 +232,24 @@ def plan_nodes(nodes: list, desired: list, exclusive_labels: bool = False) -> Pl
     return Plan(updates=promotions + keeps + demotions, unmanaged=unmanaged, warnings=warnings)
 
 
+def locked_refusal(plan: Plan, locked_by: str) -> str:
+    """Why the plan must not be applied now, or "" when it may.
+
+    ``locked_by`` says who holds the cluster lock ("" when nobody does). While a rolling run
+    (an upgrade draining nodes, a remove_node) holds it, a role, availability or label change
+    would fight it: an upgrade's drained node made active again, a demotion during its quorum
+    check. A plan with nothing to change needs no lock at all.
+    """
+    if not locked_by or not plan.updates:
+        return ""
+    wanted = "; ".join(f"{u.name}: {', '.join(u.changes)}" for u in plan.updates)
+    return (
+        f"{locked_by}. Nodes' roles, availability and labels are not changed while a rolling run "
+        f"holds the lock; this run would change {wanted}. Run it again once that run has finished "
+        "(if it died, break the lock: docker config rm flotilla-lock on a manager)"
+    )
+
+
 def node_summary(node: dict) -> dict:
     """One line of cluster state for reports: hostname, role, status, availability, labels."""
     spec = node.get("Spec") or {}

@@ -177,7 +177,7 @@ class RolloutRunner:
         found = {}
         for kind, names in zip(("network", "secret", "config"), referenced_names(options)):
             ids, missing = docker_client.lookup_ids(self.api, kind, names)
-            if missing and not check_mode:
+            if missing and (not check_mode or options.get("strict_references")):
                 raise SpecError(
                     f"{kind}(s) not found: {', '.join(missing)}. Create them first (docker {kind} create, "
                     "or the collection's tasks that manage them) and run again"
@@ -244,8 +244,15 @@ class RolloutRunner:
         if watched.status == ROLLED_BACK:
             result["rolled_back"] = True
             raise RolloutError(message, result)
-        if watched.status == ROLLBACK_PAUSED or watched.verdict.update_state == "rollback_started":
+        if watched.status == ROLLBACK_PAUSED:
             raise RolloutError(message + "; the engine's own rollback did not finish", result)
+        if watched.verdict.update_state == "rollback_started":
+            # The engine was rolling back by itself (failure_action rollback) when the update's
+            # timeout expired: that rollback gets rollback_timeout, like one this module asks for.
+            message += ". The engine was already rolling back at the timeout" + self._await_rollback(
+                service_id, options, result, started, exclude, watched.service
+            )
+            raise RolloutError(message, result)
         message += self._after_failure(service_id, options, result, started, service is None, exclude)
         raise RolloutError(message, result)
 
@@ -271,11 +278,17 @@ class RolloutRunner:
             )
         except docker_client.APIError as exc:
             return f". The rollback request failed: {docker_client.error_text(exc)}; roll back by hand"
-        # Its own timeout: a rollback restarts the old tasks and runs its own monitor, and a short
-        # update timeout chosen to catch a stuck update is no measure of that. The wait for the
-        # restored tasks after rollback_completed fits in the same time.
+        return self._await_rollback(service_id, options, result, started, exclude, service)
+
+    def _await_rollback(self, service_id, options, result, started, exclude, service) -> str:
+        """Wait for a rollback in progress; the sentence that says how it ended.
+
+        Its own timeout: a rollback restarts the old tasks and runs its own monitor, and a short
+        update timeout chosen to catch a stuck update is no measure of that. The wait for the
+        restored tasks after rollback_completed fits in the same time.
+        """
         timeout = _rollback_timeout(options)
-        monitor = monitor_seconds(service.get("PreviousSpec") or {}, "RollbackConfig")
+        monitor = monitor_seconds((service or {}).get("PreviousSpec") or {}, "RollbackConfig")
         watched = self._watch(service_id, timeout, monitor, exclude, None, phase="rollback")
         self._fill(result, watched, started, rollback=True)
         if watched.status == ROLLED_BACK:

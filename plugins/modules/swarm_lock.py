@@ -38,8 +38,10 @@ options:
     description:
       - C(present) takes the lock (fails if another run holds it), C(absent) releases this run's lock
         (another run's lock is left in place), C(broken) removes the lock whoever holds it.
+      - C(query) only reads who holds it (RV(holder), RV(progress), RV(held)) and never fails; an
+        engine that cannot be read is reported in RV(error).
     type: str
-    choices: [present, absent, broken]
+    choices: [present, absent, broken, query]
     default: present
   run_id:
     description: Identifies the run holding the lock; the action plugin sets it to the controller process.
@@ -98,6 +100,20 @@ action:
   description: What was done - create, keep, remove, replace, none or refuse.
   returned: always
   type: str
+held:
+  description: With O(state=query), whether any run holds the lock.
+  returned: when state is query
+  type: bool
+progress:
+  description: >-
+    With O(state=query), what the holder recorded in the lock config's labels (for example node
+    and step), the C(org.flotilla.lock.) prefix dropped; empty when it recorded nothing.
+  returned: when state is query
+  type: dict
+error:
+  description: With O(state=query), why the lock could not be read; empty when it was read.
+  returned: when state is query
+  type: str
 msg:
   description: What happened; when refused, who holds the lock and how to proceed.
   returned: always
@@ -112,15 +128,18 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.flotilla.cluster.plugins.module_utils import cluster_lock
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
+    HAS_DOCKER,
     APIError,
+    DockerException,
     NotFound,
+    connect,
     engine_errors,
     error_text,
     module_client,
 )
 
 ARGUMENT_SPEC = {
-    "state": {"type": "str", "choices": ["present", "absent", "broken"], "default": "present"},
+    "state": {"type": "str", "choices": ["present", "absent", "broken", "query"], "default": "present"},
     "run_id": {"type": "str"},
     "owner": {"type": "dict"},
     "purpose": {"type": "str", "default": ""},
@@ -132,6 +151,16 @@ ARGUMENT_SPEC = {
 
 class LockError(Exception):
     pass
+
+
+class _Unreachable:
+    """Stands for an engine that could not be connected to: every read raises why."""
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def configs(self, filters=None):
+        raise self.exc
 
 
 def read_lock(api):
@@ -169,6 +198,40 @@ def remove_lock(api, config_id: str) -> None:
     # Already gone is the outcome the caller wanted.
     with contextlib.suppress(NotFound):
         api.remove_config(config_id)
+
+
+def _query_client(docker_host: str):
+    """A client, or a stand-in whose reads raise why there is none: a query never fails."""
+    if not HAS_DOCKER:
+        return _Unreachable(DockerException("the Docker SDK for Python (python3-docker) is not installed"))
+    try:
+        return connect(docker_host, 60)
+    except DockerException as exc:
+        return _Unreachable(exc)
+
+
+def query(api, params: dict, now=None) -> dict:
+    """Read-only: the holder and its progress labels; an engine error is reported, not raised."""
+    result = {"changed": False, "held": False, "holder": {}, "progress": {}, "action": "none", "lock": {}}
+    try:
+        config_id, found, unreadable = read_lock(api)
+        labels = {}
+        if config_id:
+            with contextlib.suppress(NotFound):  # released between the calls: its labels are gone too
+                labels = (api.inspect_config(config_id).get("Spec") or {}).get("Labels") or {}
+    except DockerException as exc:
+        why = error_text(exc)
+        return dict(result, error=why, msg=f"cannot read the cluster lock: {why}")
+    holder = cluster_lock.describe_holder(found, (now or time.time)(), params["stale_after"], unreadable)
+    progress = cluster_lock.progress_from_labels(labels) if holder else {}
+    return dict(
+        result,
+        held=bool(holder),
+        holder=holder,
+        progress=progress,
+        error="",
+        msg=cluster_lock.query_message(holder, progress),
+    )
 
 
 def run(api, params: dict, check_mode: bool, now=None) -> dict:
@@ -209,6 +272,8 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if module.params["state"] == "query":
+        module.exit_json(**query(_query_client(module.params["docker_host"]), module.params))
     api = module_client(module)
     try:
         with engine_errors(module, "read or write the cluster lock"):

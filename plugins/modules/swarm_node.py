@@ -44,7 +44,11 @@ options:
     type: str
     choices: [active, pause, drain]
   role:
-    description: C(manager) promotes, C(worker) demotes; unset leaves the role as it is.
+    description:
+      - C(manager) promotes, C(worker) demotes; unset leaves the role as it is.
+      - With O(state=drain) and O(wait), the role changes only once the drain is complete, and
+        quorum is checked again on the node list read then; a drain that times out leaves the
+        role as it was.
     type: str
     choices: [manager, worker]
   wait:
@@ -59,6 +63,14 @@ options:
     description: Seconds between polls of the engine.
     type: float
     default: 1.0
+  unmovable_services:
+    description:
+      - Services (names) the drain does not wait for to run elsewhere - those no other node can
+        run (placement pinned to this node, too few eligible nodes), which the operator accepted
+        to stop while the node is drained. Their tasks on the node must still stop.
+    type: list
+    elements: str
+    default: []
   docker_host:
     description: The engine to talk to; a manager's.
     type: str
@@ -141,6 +153,7 @@ ARGUMENT_SPEC = {
     "wait": {"type": "bool", "default": True},
     "timeout": {"type": "int", "default": 300},
     "poll_interval": {"type": "float", "default": 1.0},
+    "unmovable_services": {"type": "list", "elements": "str", "default": []},
     "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
 }
 

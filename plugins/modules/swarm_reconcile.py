@@ -64,6 +64,13 @@ options:
     description: Remove every node label not listed in O(nodes[].labels), not just those flotilla set.
     type: bool
     default: false
+  locked_by:
+    description:
+      - Who holds the cluster lock, as a sentence (C(swarm_lock state=query) gives it); empty when
+        nobody does. When set, any change is refused, naming it and the changes wanted; a run
+        that changes nothing passes.
+    type: str
+    default: ""
   docker_host:
     description: The engine's API address.
     type: str
@@ -111,6 +118,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client imp
 from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_nodes import (
     DesiredNode,
     PlanError,
+    locked_refusal,
     node_summary,
     plan_nodes,
 )
@@ -138,6 +146,7 @@ def main():
                 },
             },
             "exclusive_labels": {"type": "bool", "default": False},
+            "locked_by": {"type": "str", "default": ""},
             "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
             "timeout": {"type": "int", "default": 60},
         },
@@ -152,6 +161,9 @@ def main():
     except PlanError as error:
         module.fail_json(msg=str(error))
 
+    refusal = locked_refusal(plan, module.params["locked_by"])
+    if refusal:
+        module.fail_json(msg=refusal, changes={u.name: u.changes for u in plan.updates})
     for warning in plan.warnings:
         module.warn(warning)
     if not module.check_mode:

@@ -359,9 +359,19 @@ options:
       Seconds to wait for a rollback this module started, until its tasks run in every slot. A
       rollback restarts the old tasks and runs the rollback C(monitor), which can take longer than a
       short O(timeout). After a rollback the engine made by itself, seconds to wait from its
-      C(rollback_completed) until the previous spec's tasks run in every slot.
+      C(rollback_completed) until the previous spec's tasks run in every slot. An engine rollback
+      still running when O(timeout) expires is waited for as long.
     type: int
     default: 300
+  strict_references:
+    description:
+      - In check mode too, fail when a network, secret or config the service names (by name or ID)
+        does not exist on the manager. Without it a check-mode run accepts a missing one, since an
+        earlier task of the same play may create it; a real run always fails on it.
+      - C(playbooks/rollout.yml) sets it on its dry run, so a release that names something missing
+        changes no service at all.
+    type: bool
+    default: false
   poll_interval:
     description: Seconds between polls of the engine.
     type: float
@@ -650,6 +660,7 @@ ARGUMENT_SPEC = {
     "wait": {"type": "bool", "default": True},
     "timeout": {"type": "int", "default": 300},
     "rollback_timeout": {"type": "int", "default": 300},
+    "strict_references": {"type": "bool", "default": False},
     "poll_interval": {"type": "float", "default": 1.0},
     "rollback_on_failure": {"type": "bool", "default": True},
     "probes": {

@@ -67,6 +67,15 @@ options:
     description: Let the only manager of a swarm go down (its control plane pauses; tasks keep running).
     type: bool
     default: false
+  allow_unmovable_services:
+    description:
+      - With O(hosts), the plan names every replicated service that cannot run all its replicas
+        while a planned batch is drained (placement constraints that only those nodes meet,
+        C(max_replicas) per node with too few other eligible nodes); global services are excepted.
+        Such a service refuses the plan unless this is true, which turns it into a warning and
+        lists it in RV(plan.unmovable).
+    type: bool
+    default: false
   probe_timeout:
     description: Seconds each live TCP probe of a manager's Raft port may take (with O(node)).
     type: int
@@ -98,7 +107,8 @@ plan:
   description: >-
     With O(hosts) - nodes (per host - decision, reasons, actions, restart_expected, version_before,
     leader, state, availability), batches, pending, managers_pending, workers_pending, reactivate,
-    skipped, worker_batch_size, warnings, errors, quorum, lines (the plan as text).
+    skipped, worker_batch_size, warnings, errors, quorum, unmovable (the services that cannot run
+    all their replicas while a batch is drained), lines (the plan as text).
   returned: when hosts is set
   type: dict
 step:
@@ -116,6 +126,7 @@ msg:
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flotilla.cluster.plugins.module_utils import service_placement
 from ansible_collections.flotilla.cluster.plugins.module_utils.docker_client import (
     DEFAULT_DOCKER_HOST,
     engine_errors,
@@ -127,6 +138,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.upgrade_plan impo
     build_plan,
     check_step,
     manager_addresses,
+    plan_lines,
     split_address,
 )
 
@@ -138,6 +150,7 @@ ARGUMENT_SPEC = {
     "reboot": {"type": "bool", "default": False},
     "node": {"type": "str"},
     "allow_single_manager": {"type": "bool", "default": False},
+    "allow_unmovable_services": {"type": "bool", "default": False},
     "probe_timeout": {"type": "int", "default": 3},
     "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
 }
@@ -196,6 +209,11 @@ def main():
     except ValueError as exc:  # UpgradePlanError and bad batch sizes or versions
         kind = "inputs" if isinstance(exc, UpgradePlanError) else "settings"
         module.fail_json(msg=f"cannot plan the upgrade, check the {kind}: {exc}")
+    if plan["batches"]:
+        with engine_errors(module, "list the swarm's services", "Run this on a reachable Swarm manager"):
+            services = api.services() or []
+        service_placement.add_to_plan(plan, services, nodes, params["allow_unmovable_services"])
+        plan["lines"] = plan_lines(plan)
     if plan["errors"]:
         module.fail_json(msg="the rolling run must not start: " + " | ".join(plan["errors"]), plan=plan)
     module.exit_json(

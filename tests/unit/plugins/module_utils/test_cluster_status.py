@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.flotilla.cluster.plugins.module_utils.cluster_status import (
     service_row,
     short_image,
+    status_report,
     summarize,
     table_lines,
 )
@@ -193,3 +194,75 @@ def test_table_lines():
     assert "problems:" in lines
     empty = table_lines(summarize(nodes, [], []))
     assert "no services" in empty and empty[-1].startswith("problems") is False
+
+
+ANSWER = {"item": "m2", "status": {"healthy": True, "problems": []}, "lines": ["NODE ..."]}
+DOWN_ENGINE = {
+    "item": "m1",
+    "failed": True,
+    "msg": "cannot read the swarm through unix:///var/run/docker.sock: refused",
+}
+HELD = {
+    "held": True,
+    "holder": {"owner_label": "ops@ctl (pid 7)", "run_id": "r1"},
+    "progress": {"node": "m3", "step": "drain"},
+    "error": "",
+    "msg": "the cluster lock is held by ops@ctl (pid 7), run r1, held for 5s (upgrade.yml); at node m3",
+}
+
+
+@pytest.mark.parametrize(
+    ("tries", "not_reached", "answered", "read_from", "unanswered"),
+    [
+        ([ANSWER], {}, True, "m2", {}),
+        (
+            [DOWN_ENGINE, ANSWER],
+            {},
+            True,
+            "m2",
+            {"m1": "its engine did not answer as a manager: " + DOWN_ENGINE["msg"]},
+        ),
+        (
+            [ANSWER],
+            {"m1": "ssh: connect to host m1 port 22: No route to host\n"},
+            True,
+            "m2",
+            {"m1": "no answer over SSH: ssh: connect to host m1 port 22: No route to host"},
+        ),
+        (
+            [DOWN_ENGINE],
+            {"m3": None},
+            False,
+            "",
+            {
+                "m3": "no answer over SSH: unreachable",
+                "m1": "its engine did not answer as a manager: " + DOWN_ENGINE["msg"],
+            },
+        ),
+        ([], {}, False, "", {}),
+    ],
+)
+def test_status_report_names_every_manager_that_did_not_answer(
+    tries, not_reached, answered, read_from, unanswered
+):
+    report = status_report(tries, not_reached, HELD if answered else {})
+    assert report["answered"] is answered
+    assert report["read_from"] == read_from
+    assert report["unanswered"] == unanswered
+    if answered:
+        assert report["status"]["unanswered"] == unanswered
+        assert report["status"]["lock"]["progress"] == {"node": "m3", "step": "drain"}
+        assert report["lines"][0] == "NODE ..."
+        assert "lock: " + HELD["msg"] in report["lines"]
+        assert [line for line in report["lines"] if line.startswith("not answering: ")] == [
+            f"not answering: {host}: {why}" for host, why in unanswered.items()
+        ]
+    else:
+        assert report["status"] == {} and report["lines"] == []
+
+
+def test_status_report_stops_at_the_first_answer():
+    later = dict(ANSWER, item="m3")
+    report = status_report([ANSWER, later], {}, {})
+    assert report["read_from"] == "m2"
+    assert "lock: not read" in report["lines"]

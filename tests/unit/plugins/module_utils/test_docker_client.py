@@ -197,3 +197,20 @@ def test_engine_errors_default_advice_and_other_exceptions_pass_through():
     with docker_client.engine_errors(module, "read the swarm"):
         value = 1
     assert value == 1
+
+
+def test_lookup_ids_finds_secrets_and_configs_by_exact_id(api):
+    stored = [{"ID": "abc123", "Spec": {"Name": "db_password"}}, {"ID": "abc1234", "Spec": {"Name": "other"}}]
+
+    def listing(filters):
+        # the engine's filters: name and id both match prefixes
+        if "id" in filters:
+            return [s for s in stored if s["ID"].startswith(filters["id"])]
+        return [s for s in stored if s["Spec"]["Name"].startswith(filters["name"])]
+
+    api.secrets.side_effect = listing
+    api.configs.side_effect = listing
+    assert docker_client.lookup_ids(api, "secret", ["abc123"]) == ({"abc123": "abc123"}, [])
+    assert docker_client.lookup_ids(api, "config", ["db_password"]) == ({"db_password": "abc123"}, [])
+    # a prefix of an ID is not an ID
+    assert docker_client.lookup_ids(api, "secret", ["abc"]) == ({}, ["abc"])

@@ -10,6 +10,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.swarm_nodes impor
     DesiredNode,
     PlanError,
     label_value,
+    locked_refusal,
     managed_keys,
     node_summary,
     plan_labels,
@@ -266,3 +267,28 @@ def test_node_summary_hides_bookkeeping():
         "labels": {"zone": "a"},
     }
     assert visible_labels(None) == {}
+
+
+HELD = "the cluster lock is held by ops@ctl (pid 7), run r1, held for 2m00s (upgrade.yml: m2)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "locked_by", "refused"),
+    [
+        ({}, "", False),
+        ({}, HELD, False),  # a converged re-run needs no lock
+        ({"w1": DesiredNode("w1", "w1", "worker", {"zone": "a"}, "drain")}, "", False),
+        ({"w1": DesiredNode("w1", "w1", "worker", {"zone": "a"}, "drain")}, HELD, True),
+        ({"w1": DesiredNode("w1", "w1", "manager", {"zone": "a"}, "active")}, HELD, True),
+        ({"m3": DesiredNode("m3", "m3", "manager", {"zone": "z"}, "active")}, HELD, True),
+    ],
+)
+def test_locked_refusal(overrides, locked_by, refused):
+    plan = plan_nodes(cluster(), wanted(**overrides))
+    message = locked_refusal(plan, locked_by)
+    assert bool(message) is refused
+    if refused:
+        assert message.startswith(HELD)
+        [changed] = overrides
+        assert f"this run would change {changed}: " in message
+        assert "docker config rm flotilla-lock" in message

@@ -23,6 +23,13 @@ from docker.errors import APIError, NotFound
 NANO = 1_000_000_000
 
 
+def _filtered(items, filters):
+    """The engine's secret/config list filters: name and id both match prefixes."""
+    if "id" in filters:
+        return [i for i in items if i["ID"].startswith(filters["id"])]
+    return [i for i in items if i["Spec"]["Name"].startswith(filters["name"])]
+
+
 class FakeClock:
     def __init__(self, start: float = 1000.0):
         self.t = start
@@ -139,12 +146,8 @@ class FakeEngine:
         api.inspect_distribution.side_effect = self._distribution
         api.inspect_image.side_effect = self._image
         api.inspect_network.side_effect = self._network
-        api.secrets.side_effect = lambda filters=None: [
-            s for s in self.secrets if s["Spec"]["Name"].startswith(filters["name"])
-        ]
-        api.configs.side_effect = lambda filters=None: [
-            c for c in self.configs if c["Spec"]["Name"].startswith(filters["name"])
-        ]
+        api.secrets.side_effect = lambda filters=None: _filtered(self.secrets, filters)
+        api.configs.side_effect = lambda filters=None: _filtered(self.configs, filters)
         self.api = api
 
     # --- helpers for tests -----------------------------------------------------------------------

@@ -211,3 +211,91 @@ def test_unknown_node_lists_the_known_ones(clock, capsys):
     assert failed
     assert "no swarm node is called w9" in result["msg"]
     assert "m1, m2, m3, w1, w2" in result["msg"]
+
+
+def test_drain_does_not_wait_for_an_accepted_unmovable_service(clock, capsys):
+    engine = cluster(clock)
+    web_on_w1_and_w2(engine)
+
+    def pinned(eng, now):
+        # the task on w1 stops; no other node may run it (its constraint pins it to w1)
+        eng.tasks = [
+            task("t1", service_id="web-id", slot=1, node_id="id-w1", desired="shutdown", state="shutdown"),
+            task("t2", service_id="web-id", slot=2, node_id="id-w2"),
+            task("t3", service_id="web-id", slot=1, node_id="", state="pending", err="no suitable node"),
+        ]
+
+    engine.on_poll = pinned
+    result, failed = run_module(
+        swarm_node,
+        {"node": "w1", "state": "drain", "timeout": 15, "unmovable_services": ["web"]},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert not failed, result["msg"]
+    assert result["drain"]["complete"] is True
+    assert result["drain"]["seconds"] < 15
+    # its task on the node still had to stop
+    assert result["drain"]["tasks_remaining"] == []
+
+
+def web_on_m3(engine, moves: bool):
+    engine.add_service(service_spec(name="web", replicas=2), service_id="web-id")
+    engine.set_tasks(
+        [
+            task("t1", service_id="web-id", slot=1, node_id="id-m3"),
+            task("t2", service_id="web-id", slot=2, node_id="id-w2"),
+        ]
+    )
+
+    def poll(eng, now):
+        if not eng.node_updates:
+            return
+        tasks = [
+            task("t1", service_id="web-id", slot=1, node_id="id-m3", desired="shutdown", state="shutdown"),
+            task("t2", service_id="web-id", slot=2, node_id="id-w2"),
+        ]
+        state = "running" if moves else "pending"
+        tasks.append(task("t3", service_id="web-id", slot=1, node_id="id-w1" if moves else "", state=state))
+        eng.tasks = tasks
+
+    engine.on_poll = poll
+
+
+def test_drain_and_demote_demotes_only_after_the_drain(clock, capsys):
+    engine = cluster(clock)
+    web_on_m3(engine, moves=True)
+
+    result, failed = run_module(
+        swarm_node, {"node": "m3", "state": "drain", "role": "worker"}, engine, clock, capsys=capsys
+    )
+
+    assert not failed, result["msg"]
+    # two writes: the drain keeps the role; the demotion comes after the tasks ran elsewhere
+    (first, second) = engine.node_updates
+    assert first[2]["Availability"] == "drain" and first[2]["Role"] == "manager"
+    assert second[2]["Availability"] == "drain" and second[2]["Role"] == "worker"
+    assert result["drain"]["complete"] is True
+    assert result["node"]["role"] == "worker"
+    assert "drained, then role manager -> worker" in result["msg"]
+
+
+def test_drain_that_times_out_leaves_the_manager_a_manager(clock, capsys):
+    engine = cluster(clock)
+    web_on_m3(engine, moves=False)
+
+    result, failed = run_module(
+        swarm_node,
+        {"node": "m3", "state": "drain", "role": "worker", "timeout": 10},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert failed
+    [(node_id, _version, spec)] = engine.node_updates
+    assert node_id == "id-m3" and spec["Role"] == "manager" and spec["Availability"] == "drain"
+    assert "drain not complete after" in result["msg"]
+    assert "its role was left manager" in result["msg"]

@@ -759,3 +759,110 @@ def test_with_registry_auth_sends_the_header(engine, clock, capsys, monkeypatch)
     assert engine.api._post_json.call_args.kwargs["headers"] == {
         "X-Registry-Auth": "auth-registry.example.com"
     }
+
+
+def engine_rolls_back_slowly(engine, completes_after):
+    """The engine's own rollback starts at once and completes ``completes_after`` seconds after the
+    update was posted (never, with None); slot 1's old-spec task is back when it completes."""
+    seen = {}
+
+    def poll(eng, now):
+        seen.setdefault("posted", now)
+        if completes_after is None or now - seen["posted"] < completes_after:
+            eng.set_update("rollback_started")
+            return
+        eng.set_update("rollback_completed")
+        seen.setdefault("completed", now)
+        restore_slot_1(eng, seen["completed"] - 2, now, restart_after=0.0)
+
+    engine.on_update = lambda eng: new_tasks_after(eng, 0, state="failed", err=EXIT_1, n=1)
+    engine.on_poll = poll
+    return seen
+
+
+def test_engine_rollback_still_running_at_the_timeout_is_waited_for(engine, clock, capsys):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    seen = engine_rolls_back_slowly(engine, completes_after=45)
+
+    result, failed = run_module(
+        swarm_rollout,
+        {"name": "web", "image": "app:2", "timeout": 30, "rollback_timeout": 60},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert failed
+    # The engine finished its rollback 15s after the update's timeout: that is ROLLED BACK.
+    assert result["rolled_back"] is True
+    assert "already rolling back at the timeout" in result["msg"]
+    assert "PREVIOUS spec" in result["msg"]
+    assert result["update_state"] == "rollback_completed"
+    assert 45 <= clock.now() - seen["posted"] < 48
+    # It was the engine's own rollback: no second one is posted.
+    assert engine.rollback_posts() == []
+
+
+def test_engine_rollback_still_running_after_rollback_timeout_is_not_rolled_back(engine, clock, capsys):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    seen = engine_rolls_back_slowly(engine, completes_after=None)
+
+    result, failed = run_module(
+        swarm_rollout,
+        {"name": "web", "image": "app:2", "timeout": 30, "rollback_timeout": 20},
+        engine,
+        clock,
+        capsys=capsys,
+    )
+
+    assert failed
+    assert result["rolled_back"] is False
+    assert "did not finish within rollback_timeout" in result["msg"]
+    # the update's 30s, then the rollback's own 20s
+    assert 50 <= clock.now() - seen["posted"] < 53
+    assert engine.rollback_posts() == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "kind", "missing"),
+    [
+        ("networks", ["backend"], "network", "backend"),
+        ("secrets", [{"name": "db_password"}], "secret", "db_password"),
+        ("configs", [{"name": "app_conf"}], "config", "app_conf"),
+    ],
+)
+def test_strict_check_mode_refuses_a_missing_reference(engine, clock, capsys, option, value, kind, missing):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    args = {"name": "web", "image": "app:2", option: value}
+
+    lenient, lenient_failed = run_module(swarm_rollout, args, engine, clock, check_mode=True, capsys=capsys)
+    strict, strict_failed = run_module(
+        swarm_rollout, dict(args, strict_references=True), engine, clock, check_mode=True, capsys=capsys
+    )
+
+    assert not lenient_failed and lenient["changed"]
+    assert strict_failed
+    assert f"web: {kind}(s) not found: {missing}" in strict["msg"]
+    assert engine.posts == []
+
+
+def test_strict_check_mode_accepts_references_by_name_or_id(engine, clock, capsys):
+    existing(engine)
+    engine.digests["app:2"] = DIGEST_2
+    engine.networks["backend"] = "netid1"
+    engine.secrets.append({"ID": "sec123", "Spec": {"Name": "db_password"}})
+    engine.configs.append({"ID": "cfg123", "Spec": {"Name": "app_conf"}})
+    args = {
+        "name": "web",
+        "image": "app:2",
+        "networks": ["backend"],
+        "secrets": [{"name": "sec123"}],
+        "configs": [{"name": "app_conf"}],
+        "strict_references": True,
+    }
+    result, failed = run_module(swarm_rollout, args, engine, clock, check_mode=True, capsys=capsys)
+    assert not failed, result["msg"]
+    assert engine.posts == []
