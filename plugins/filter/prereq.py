@@ -9,6 +9,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.host_basics impor
     container_type,
     host_basics,
     hostname_error,
+    planned_hostname,
 )
 
 
@@ -23,6 +24,14 @@ def prereq_hostname_error(hostname):
     return hostname_error(str(hostname or "")) or ""
 
 
+def prereq_planned_hostname(hostname):
+    return planned_hostname(str(hostname or ""))
+
+
 class FilterModule:
     def filters(self):
-        return {"prereq_host_basics": prereq_host_basics, "prereq_hostname_error": prereq_hostname_error}
+        return {
+            "prereq_host_basics": prereq_host_basics,
+            "prereq_hostname_error": prereq_hostname_error,
+            "prereq_planned_hostname": prereq_planned_hostname,
+        }

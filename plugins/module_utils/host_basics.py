@@ -51,6 +51,11 @@ def hostname_error(name: str) -> str | None:
     return None
 
 
+def planned_hostname(name: str) -> str:
+    """The name the prereq role gives a host: `name`, or '' when it keeps the host's own (empty or an IP)."""
+    return "" if not name or is_ip_address(name) else name
+
+
 def container_type(detect_output: str) -> str:
     """The container type `systemd-detect-virt --container` printed; 'none' on a machine or VM."""
     words = (detect_output or "").split()
@@ -60,8 +65,9 @@ def container_type(detect_output: str) -> str:
 def host_basics(hostname: str, container: str, swap: str) -> dict:
     """The plan for one host: the name to set (or '' to leave it) and which machine steps run.
 
-    Returns {"hostname", "hostname_note", "container", "machine_steps" (bool), "skipped" (list of
-    step names), "message" (what the role says about its choices)}.
+    Returns {"hostname", "hostname_use" (systemd or file), "hostname_note",
+    "container", "machine_steps" (bool), "skipped" (list of step names), "message" (what the role
+    says about its choices)}.
     """
     if swap not in SWAP_CHOICES:
         raise ValueError(f"prereq_swap must be one of {', '.join(SWAP_CHOICES)}; got {swap!r}")
@@ -90,6 +96,10 @@ def host_basics(hostname: str, container: str, swap: str) -> dict:
         )
     return {
         "hostname": target,
+        # how to set it: hostnamectl (the hostname module) on machines; in a container the runtime
+        # bind-mounts /etc/hostname, hostnamectl's replace-by-rename fails there ("Device or
+        # resource busy"), so the file is written in place and the running name set with hostname
+        "hostname_use": "file" if in_container else "systemd",
         "hostname_note": note,
         "container": container if in_container else "none",
         "machine_steps": not in_container,

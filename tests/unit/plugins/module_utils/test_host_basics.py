@@ -8,6 +8,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.host_basics impor
     container_type,
     host_basics,
     hostname_error,
+    planned_hostname,
 )
 
 
@@ -62,6 +63,7 @@ def test_host_basics_plan(hostname, container, want_name, steps, note):
     assert note in plan["hostname_note"]
     assert plan["machine_steps"] is steps
     assert plan["skipped"] == ([] if steps else list(MACHINE_STEPS))
+    assert plan["hostname_use"] == ("systemd" if steps else "file")
     if steps:
         assert plan["container"] == "none" and "applied" in plan["message"]
     else:
@@ -74,3 +76,17 @@ def test_host_basics_refuses_bad_input_naming_the_variable():
         host_basics("node", "none", "disable")
     with pytest.raises(ValueError, match="prereq_hostname: 'web_1'"):
         host_basics("web_1", "none", "keep")
+
+
+@pytest.mark.parametrize(
+    ("name", "planned"),
+    [
+        ("swarm-m1", "swarm-m1"),
+        ("", ""),
+        ("192.0.2.11", ""),
+        ("fd00::1", ""),
+        ("node.example.com", "node.example.com"),
+    ],
+)
+def test_planned_hostname(name, planned):
+    assert planned_hostname(name) == planned
