@@ -12,12 +12,13 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.flotilla.cluster.plugins.module_utils.preflight_checks import preflight_errors
 
 
-def swarm_preflight_errors(results):
+def swarm_preflight_errors(results, planned_hostnames=None):
     if not isinstance(results, dict):
         raise AnsibleFilterError(
             "swarm_preflight_errors expects a mapping of host name to swarm_preflight result"
         )
-    return preflight_errors({host: dict(result or {}) for host, result in results.items()})
+    planned = {host: str(name or "") for host, name in (planned_hostnames or {}).items()}
+    return preflight_errors({host: dict(result or {}) for host, result in results.items()}, planned)
 
 
 class FilterModule:

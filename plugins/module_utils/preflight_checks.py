@@ -528,8 +528,17 @@ def reachability_errors(host: str, probes: list[dict], members: dict) -> list[st
     return errors
 
 
-def duplicate_errors(results: dict) -> list[str]:
-    """Hosts that would share a node name or an advertise address (inventory names differ)."""
+def duplicate_errors(results: dict, planned_hostnames: dict | None = None) -> list[str]:
+    """Hosts that would share a node name or an advertise address (inventory names differ).
+
+    `planned_hostnames` maps a host to the name the run gives it before the engine starts (the
+    prereq role's host name step); the engine names its node after that name, not today's.
+    """
+    planned = {host: name for host, name in (planned_hostnames or {}).items() if name}
+    results = {
+        host: dict(result, hostname=planned[host]) if host in planned else result
+        for host, result in results.items()
+    }
     errors = []
     for key, what, fix in (
         ("hostname", "the system host name", "node names would be ambiguous: give each host its own name"),
@@ -551,8 +560,11 @@ def duplicate_errors(results: dict) -> list[str]:
     return errors
 
 
-def preflight_errors(results: dict) -> list[str]:
-    """Every refusal over all hosts, from each host's ``swarm_preflight`` result (inventory order)."""
+def preflight_errors(results: dict, planned_hostnames: dict | None = None) -> list[str]:
+    """Every refusal over all hosts, from each host's ``swarm_preflight`` result (inventory order).
+
+    `planned_hostnames`: see duplicate_errors.
+    """
     members = {}
     for host, result in results.items():
         swarm = result.get("swarm") or {}
@@ -561,7 +573,7 @@ def preflight_errors(results: dict) -> list[str]:
             "manager": bool(swarm.get("is_manager")),
             "flotilla_firewall": bool((result.get("firewall") or {}).get("flotilla_table")),
         }
-    errors = duplicate_errors(results)
+    errors = duplicate_errors(results, planned_hostnames)
     for host, result in results.items():
         limits = result.get("limits", {})
         if result.get("advertise", {}).get("error"):

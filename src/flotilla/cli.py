@@ -138,7 +138,10 @@ def parser() -> argparse.ArgumentParser:
     )
     lab_up.add_argument("--os", default="debian12", choices=["debian12", "debian13"])
     lab_up.add_argument(
-        "--login", default="root", choices=["root", "sudo"], help="SSH as root, or as a sudo user"
+        "--login",
+        default="sudo",
+        choices=["root", "sudo"],
+        help="SSH as the user flotilla with sudo while root login is refused (default), or as root",
     )
     lab_up.add_argument("--no-python", action="store_true", help="hosts without python3 (bootstrap path)")
     lab_up.add_argument("--no-provision", action="store_true", help="start hosts only")

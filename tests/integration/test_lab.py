@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from flotilla.testhosts import hosts as testhosts
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "pytest-lab"
 
@@ -28,6 +30,18 @@ def _flotilla(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+def _root_login_refused(address: str, name: str) -> bool:
+    key = testhosts.state_dir(name) / "id_ed25519"
+    attempt = subprocess.run(
+        ["ssh", "-i", str(key), *testhosts.SSH_OPTIONS, "-o", "BatchMode=yes", f"root@{address}", "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return attempt.returncode == 255 and "Permission denied" in attempt.stderr
+
+
 def test_lab_up_forms_a_swarm_and_down_cleans_up(tool_env, engine):
     env = dict(tool_env, FLOTILLA_LAB_NAME=NAME)
     inventory = ROOT / "inventories" / NAME / "hosts.yml"
@@ -38,6 +52,12 @@ def test_lab_up_forms_a_swarm_and_down_cleans_up(tool_env, engine):
         assert "PLAY " in output, "no per-play progress was shown"
         groups = yaml.safe_load(inventory.read_text())["all"]["children"]["swarm"]["children"]
         assert list(groups["swarm_managers"]["hosts"]) == [f"flotilla-{NAME}-1"]
+        # the default login is the unprivileged user with sudo; root cannot log in over SSH
+        entries = [*groups["swarm_managers"]["hosts"].values(), *groups["swarm_workers"]["hosts"].values()]
+        assert all(entry["ansible_user"] == "flotilla" and entry["ansible_become"] for entry in entries), (
+            entries
+        )
+        assert _root_login_refused(entries[0]["ansible_host"], NAME), "root logged in over SSH"
         assert sorted(groups["swarm_workers"]["hosts"]) == [f"flotilla-{NAME}-2", f"flotilla-{NAME}-3"]
         table = output.split("nodes, as", 1)[1]
         node_lines = [line for line in table.splitlines()[1:] if f"flotilla-{NAME}-" in line]

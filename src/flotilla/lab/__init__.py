@@ -83,7 +83,7 @@ def up(
     managers: int = 1,
     os_name: str = "debian12",
     python: bool = True,
-    login: str = "root",
+    login: str = "sudo",
     provision: bool = True,
     out: TextIO = sys.stdout,
 ) -> int:

@@ -408,6 +408,23 @@ def test_duplicates_are_named_once_per_value():
     ]
 
 
+def test_duplicate_names_judged_by_the_names_the_run_sets():
+    results = {
+        "a": _result("debian", "10.0.0.1"),
+        "b": _result("debian", "10.0.0.2"),
+        "c": _result("c", "10.0.0.3"),
+    }
+    # every host renamed before its engine starts: today's shared name does not matter
+    assert duplicate_errors(results, {"a": "a", "b": "b", "c": "c"}) == []
+    # one host keeps its name (''), the other takes that same name: still ambiguous
+    errors = duplicate_errors(results, {"a": "", "b": "", "c": "debian"})
+    assert errors == [
+        "hosts a, b, c share the system host name debian: node names would be ambiguous: "
+        "give each host its own name"
+    ]
+    assert preflight_errors(results, {"a": "a", "b": "b"}) == []
+
+
 def test_preflight_errors_collects_every_host_and_passes_healthy_ones():
     healthy = {"m1": _result("m1", "10.0.0.1"), "w1": _result("w1", "10.0.0.2")}
     assert preflight_errors(healthy) == []
