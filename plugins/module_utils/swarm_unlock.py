@@ -69,7 +69,8 @@ def decide(
                 + how_to_provide(key_source),
                 True,
             )
-        return UnlockDecision("unlock", "unlocking this manager with the key from " + (key_source or "the caller"), True)
+        source = key_source or "the caller"
+        return UnlockDecision("unlock", f"unlocking this manager with the key from {source}", True)
     if local_state != STATE_ACTIVE:
         return UnlockDecision(
             "refuse", f"this node's swarm state is {local_state or 'unknown'}, not active or locked", autolock

@@ -56,7 +56,8 @@ class HostFacts:
     ``node_id`` is the swarm node ID its engine reports (empty: not a member); ``running_version``
     what its running engine reports; ``pending_changes`` the docker role's held-back changes;
     ``os_updates`` pending package updates (None: not asked); ``reboot_required`` whether the host
-    flags a pending reboot (None: the host cannot tell, e.g. RHEL without needs-restarting); ``availability`` what the inventory wants after the upgrade.
+    flags a pending reboot (None: the host cannot tell, e.g. RHEL without needs-restarting);
+    ``availability`` what the inventory wants after the upgrade.
     """
 
     name: str

@@ -142,9 +142,7 @@ def wait(
         try:
             if api is None:
                 api = client_factory(params["docker_host"])
-            verdict = evaluate(
-                api.nodes() or [], params["node"], version, params.get("restarted_after") or 0
-            )
+            verdict = evaluate(api.nodes() or [], params["node"], version, params.get("restarted_after") or 0)
             last_error = ""
         except DockerException as exc:  # restarting engine, election in progress (503), socket gone
             last_error = error_text(exc)

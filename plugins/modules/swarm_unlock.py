@@ -111,11 +111,13 @@ def run(params: dict, check_mode: bool, client_factory=connect, now=time.monoton
         except DockerException as exc:
             api, last_error = None, error_text(exc)
             if now() >= deadline:
-                return {"failed": True, "msg": f"the engine did not answer within {params['timeout']}s: {last_error}"}
+                why = f"the engine did not answer within {params['timeout']}s: {last_error}"
+                return {"failed": True, "msg": why}
             sleep(1)
     autolock, current = None, None
     if state == STATE_ACTIVE and is_manager:
-        autolock = bool(((api.inspect_swarm().get("Spec") or {}).get("EncryptionConfig") or {}).get("AutoLockManagers"))
+        encryption = (api.inspect_swarm().get("Spec") or {}).get("EncryptionConfig") or {}
+        autolock = bool(encryption.get("AutoLockManagers"))
         if autolock:
             current = (api.get_unlock_key() or {}).get("UnlockKey") or ""
     decision = decide(state, is_manager, params["unlock_key"], params["key_source"], autolock, current)
@@ -135,7 +137,8 @@ def run(params: dict, check_mode: bool, client_factory=connect, now=time.monoton
             result,
             changed=False,
             failed=True,
-            msg=f"the engine refused the unlock key from {params['key_source'] or 'the caller'}: {error_text(exc)}. "
+            msg=f"the engine refused the unlock key from {params['key_source'] or 'the caller'}: "
+            f"{error_text(exc)}. "
             "Check that it is the swarm's current key (`docker swarm unlock-key -q` on an unlocked manager)",
         )
     while True:
@@ -150,7 +153,8 @@ def run(params: dict, check_mode: bool, client_factory=connect, now=time.monoton
                 result,
                 state=state,
                 failed=True,
-                msg=f"unlocked, but the node is still {state} after {params['timeout']}s {last_error}".rstrip(),
+                msg=f"unlocked, but the node is still {state} after {params['timeout']}s "
+                f"{last_error}".rstrip(),
             )
         sleep(1)
 

@@ -112,12 +112,29 @@ def test_bad_inputs():
         ({}, None, None),
         ({}, {}, None),
         ({"a": "b"}, {"node": "m1", "step": "drain"}, {"a": "b", "node": "m1", "step": "drain", "at": NOW}),
-        ({"org.flotilla.lock.node": "m1", "org.flotilla.lock.step": "drain", "org.flotilla.lock.at": "5.0"},
-         {"node": "m1", "step": "drain"}, None),
-        ({"org.flotilla.lock.node": "m1", "org.flotilla.lock.step": "drain", "org.flotilla.lock.at": "5.0"},
-         {"node": "m1", "step": "restart"}, {"node": "m1", "step": "restart", "at": NOW}),
-        ({"org.flotilla.lock.node": "m1", "org.flotilla.lock.step": "drain"},
-         {"node": "m2"}, {"node": "m2", "at": NOW}),
+        (
+            {
+                "org.flotilla.lock.node": "m1",
+                "org.flotilla.lock.step": "drain",
+                "org.flotilla.lock.at": "5.0",
+            },
+            {"node": "m1", "step": "drain"},
+            None,
+        ),
+        (
+            {
+                "org.flotilla.lock.node": "m1",
+                "org.flotilla.lock.step": "drain",
+                "org.flotilla.lock.at": "5.0",
+            },
+            {"node": "m1", "step": "restart"},
+            {"node": "m1", "step": "restart", "at": NOW},
+        ),
+        (
+            {"org.flotilla.lock.node": "m1", "org.flotilla.lock.step": "drain"},
+            {"node": "m2"},
+            {"node": "m2", "at": NOW},
+        ),
     ],
 )
 def test_progress_labels(labels, progress, expected):
