@@ -265,3 +265,21 @@ def refusal_message(holder: dict) -> str:
         "Wait for it to finish; if you are sure it is no longer running, re-run with "
         "-e flotilla_break_lock=true"
     )
+
+
+def released_by(results) -> bool:
+    """Whether one of these swarm_lock state=absent results shows this run's lock is gone.
+
+    ``results`` are registered task results, tried manager after manager: one that removed the
+    lock, or found none at all, settles it; unreachable managers, engine errors and a lock found
+    held by another run do not.
+    """
+    for result in results or []:
+        if not isinstance(result, dict) or result.get("unreachable") or result.get("skipped"):
+            continue
+        if result.get("action") == "remove":
+            return True
+        # a module that failed (an engine error) returns no action at all
+        if result.get("action") == "none" and not result.get("holder"):
+            return True
+    return False

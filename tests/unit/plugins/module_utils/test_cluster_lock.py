@@ -170,3 +170,22 @@ def test_refusal_carries_the_holders_progress():
     decision = lock.decide("present", "me", held(), NOW, found_progress=found)
     assert decision.refused and 'at node m3, step "Drain the node" (for 10s)' in decision.message
     assert decision.holder["progress"] == found
+
+
+@pytest.mark.parametrize(
+    ("results", "released"),
+    [
+        ([], False),
+        ([{"unreachable": True, "msg": "ssh timed out"}], False),
+        ([{"failed": False, "msg": "cannot read or write the cluster lock through ...: no leader"}], False),
+        ([{"unreachable": True}, {"action": "remove", "changed": True}], True),
+        (
+            [{"action": "none", "holder": {}, "msg": "no flotilla-lock lock is held; nothing to release"}],
+            True,
+        ),
+        ([{"action": "none", "holder": {"run_id": "other"}, "msg": "held by another run"}], False),
+        ([{"skipped": True}], False),
+    ],
+)
+def test_released_by(results, released):
+    assert lock.released_by(results) is released
