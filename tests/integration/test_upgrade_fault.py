@@ -114,10 +114,9 @@ def _nodes(engine, manager: testhosts.Host) -> dict[str, tuple[str, str]]:
     listing = exec_in(
         engine, manager, "docker node ls --format '{{.Hostname}} {{.Availability}} {{.ManagerStatus}}'"
     )
-    return {
-        name: (availability, status)
-        for name, availability, status in (line.split() for line in listing.splitlines())
-    }
+    rows = [line.split() for line in listing.splitlines() if line.strip()]
+    # a worker has no manager status: "-"
+    return {row[0]: (row[1], row[2] if len(row) > 2 else "-") for row in rows}
 
 
 def _report(folder: Path) -> dict:
@@ -337,7 +336,7 @@ def interrupted(faulted, engine, fault_hosts, swarm, tool_env, tmp_path_factory,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    labels, deadline = None, time.monotonic() + 240
+    labels, deadline = None, time.monotonic() + 600
     try:
         while time.monotonic() < deadline and run.poll() is None:
             labels = _lock(engine, manager)
