@@ -205,19 +205,8 @@ def test_the_report_records_the_stop(faulted):
     assert nodes[faulted["last"]]["outcome"] == "not reached"
 
 
-def _reconnect(engine, host: testhosts.Host, timeout: float = 120) -> None:
-    """Drop the fault's firewall rule and wait until the swarm sees the manager again."""
-    exec_in(engine, host, f"iptables -D {CUT_RULE}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        statuses = exec_in(engine, host, "docker node ls --format '{{.ManagerStatus}}' 2>/dev/null || true")
-        if sorted(statuses.split()) == ["Leader", "Reachable", "Reachable"]:
-            return
-        time.sleep(2)
-    pytest.fail(f"{host.name} did not rejoin the managers within {timeout:.0f}s: {statuses!r}")
-
-
 def _wait_managers(engine, host: testhosts.Host, timeout: float = 120) -> None:
+    """Wait until `host` lists three managers again, one the leader."""
     deadline = time.monotonic() + timeout
     statuses = ""
     while time.monotonic() < deadline:
@@ -225,7 +214,13 @@ def _wait_managers(engine, host: testhosts.Host, timeout: float = 120) -> None:
         if sorted(statuses.split()) == ["Leader", "Reachable", "Reachable"]:
             return
         time.sleep(2)
-    pytest.fail(f"the managers did not all come back within {timeout:.0f}s: {statuses!r}")
+    pytest.fail(f"{host.name} does not list all managers back within {timeout:.0f}s: {statuses!r}")
+
+
+def _reconnect(engine, host: testhosts.Host) -> None:
+    """Drop the fault's firewall rule and wait until the swarm sees the manager again."""
+    exec_in(engine, host, f"iptables -D {CUT_RULE}")
+    _wait_managers(engine, host)
 
 
 def _lock(engine, manager: testhosts.Host) -> dict | None:
