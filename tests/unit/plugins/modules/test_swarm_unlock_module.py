@@ -95,3 +95,11 @@ def test_still_locked_after_the_timeout_fails():
     api = engine(["locked"])
     result, _ = call(api, timeout=5)
     assert result["failed"] and "still locked" in result["msg"]
+
+
+def test_a_swarm_without_a_leader_is_refused_with_the_engines_words():
+    api = engine(["active"])
+    api.inspect_swarm.side_effect = APIError("503", explanation="The swarm does not have a leader")
+    result, _ = call(api)
+    assert result["failed"] and result["action"] == "refuse"
+    assert "does not have a leader" in result["msg"]
