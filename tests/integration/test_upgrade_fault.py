@@ -31,6 +31,7 @@ Then, on the same cluster and the same change:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -323,29 +324,26 @@ def interrupted(faulted, engine, fault_hosts, swarm, tool_env, tmp_path_factory,
     exec_in(engine, manager, SLOW_SERVICE)
     scratch = tmp_path_factory.mktemp("uf-kill")
     command = ["ansible-playbook", "-i", str(swarm), "playbooks/upgrade.yml", *_settings(scratch / "reports")]
-    run = subprocess.Popen(  # noqa: S603 - the test's own command line
-        command,
-        cwd=ROOT,
-        env=tool_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log = scratch / "killed-run.log"
     labels, deadline = None, time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and run.poll() is None:
-            labels = _lock(engine, manager)
-            if labels and labels.get("org.flotilla.lock.step") == DRAIN_STEP:
-                time.sleep(3)  # well inside the drain: the slow task holds it for 90 s
-                break
-            time.sleep(1)
-    finally:
-        os.killpg(run.pid, signal.SIGKILL)
-        output = run.communicate(timeout=60)[0].decode(errors="replace")
-    assert labels and labels.get("org.flotilla.lock.step") == DRAIN_STEP, (
-        labels,
-        " ".join(output.split())[-6000:],
-    )
+    # a file, not a pipe: a full pipe would stall the run before it reaches the drain
+    with log.open("w") as sink:
+        run = subprocess.Popen(  # noqa: S603 - the test's own command line
+            command, cwd=ROOT, env=tool_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            while time.monotonic() < deadline and run.poll() is None:
+                labels = _lock(engine, manager)
+                if labels and labels.get("org.flotilla.lock.step") == DRAIN_STEP:
+                    time.sleep(3)  # well inside the drain: the slow task holds it for 90 s
+                    break
+                time.sleep(1)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # a run that ended by itself
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=60)
+    output = " ".join(log.read_text(errors="replace").split())
+    assert labels and labels.get("org.flotilla.lock.step") == DRAIN_STEP, (labels, output[-8000:])
     refused = _upgrade(swarm, tool_env, scratch / "refused")
     return {
         "labels": _lock(engine, manager),
