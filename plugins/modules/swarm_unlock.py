@@ -116,18 +116,23 @@ def run(params: dict, check_mode: bool, client_factory=connect, now=time.monoton
             sleep(1)
     autolock, current = None, None
     if state == STATE_ACTIVE and is_manager:
-        try:
-            encryption = (api.inspect_swarm().get("Spec") or {}).get("EncryptionConfig") or {}
-            autolock = bool(encryption.get("AutoLockManagers"))
-            if autolock:
-                current = (api.get_unlock_key() or {}).get("UnlockKey") or ""
-        except DockerException as exc:  # no leader right now (503), engine busy
-            return {
-                "failed": True,
-                "action": "refuse",
-                "msg": f"cannot read the swarm's autolock setting and unlock key: {error_text(exc)}. "
-                "Check the swarm (flotilla status) and re-run",
-            }
+        while True:  # an election in progress answers 503 for a few seconds
+            try:
+                encryption = (api.inspect_swarm().get("Spec") or {}).get("EncryptionConfig") or {}
+                autolock = bool(encryption.get("AutoLockManagers"))
+                if autolock:
+                    current = (api.get_unlock_key() or {}).get("UnlockKey") or ""
+                break
+            except DockerException as exc:
+                if now() >= deadline:
+                    return {
+                        "failed": True,
+                        "action": "refuse",
+                        "msg": f"cannot read the swarm's autolock setting and unlock key within "
+                        f"{params['timeout']}s: {error_text(exc)}. "
+                        "Check the swarm (flotilla status) and re-run",
+                    }
+                sleep(1)
     decision = decide(state, is_manager, params["unlock_key"], params["key_source"], autolock, current)
     result = {"changed": False, "autolock": decision.autolock, "state": state, "action": decision.action}
     if decision.action == "refuse":

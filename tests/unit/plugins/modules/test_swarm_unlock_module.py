@@ -97,9 +97,21 @@ def test_still_locked_after_the_timeout_fails():
     assert result["failed"] and "still locked" in result["msg"]
 
 
-def test_a_swarm_without_a_leader_is_refused_with_the_engines_words():
+def test_a_swarm_without_a_leader_is_refused_with_the_engines_words_after_the_timeout():
     api = engine(["active"])
     api.inspect_swarm.side_effect = APIError("503", explanation="The swarm does not have a leader")
-    result, _ = call(api)
+    result, clock = call(api, timeout=10)
     assert result["failed"] and result["action"] == "refuse"
-    assert "does not have a leader" in result["msg"]
+    assert "does not have a leader" in result["msg"] and clock.elapsed() >= 10
+
+
+def test_an_election_in_progress_is_waited_for():
+    api = engine(["active"])
+    leaderless = APIError("503", explanation="The swarm does not have a leader")
+    api.inspect_swarm.side_effect = [
+        leaderless,
+        leaderless,
+        {"Spec": {"EncryptionConfig": {"AutoLockManagers": True}}},
+    ]
+    result, _ = call(api)
+    assert not result.get("failed") and result["autolock"] is True
