@@ -21,6 +21,14 @@ from dataclasses import dataclass
 LOCK_NAME = "flotilla-lock"
 LOCK_LABEL = "org.flotilla.lock"
 DEFAULT_STALE_AFTER = 7200
+# Where a run records how far it got. A config's data is immutable, but its labels can be updated
+# (the engine accepts a label-only change), so progress lives there: a run killed outright still
+# leaves the node and step it had reached, for the next run's refusal and for flotilla status.
+PROGRESS_LABELS = {
+    "node": "org.flotilla.lock.node",
+    "step": "org.flotilla.lock.step",
+    "at": "org.flotilla.lock.at",
+}
 
 
 class LockDataError(ValueError):
@@ -67,6 +75,58 @@ def decode(raw) -> dict:
     return data
 
 
+def progress_labels(labels: dict | None, progress: dict | None, now: float) -> dict | None:
+    """The lock's labels carrying ``progress`` ({node, step}), or None when they already say so.
+
+    The time is rewritten only when the node or the step changes, so recording the same step
+    twice changes nothing (the module reports changed only when the labels differ).
+    """
+    labels = dict(labels or {})
+    progress = {k: str(v) for k, v in (progress or {}).items() if v not in (None, "")}
+    unknown = sorted(set(progress) - {"node", "step"})
+    if unknown:
+        raise ValueError(f"progress takes node and step, got {unknown}")
+    if not progress:
+        return None
+    current = read_progress(labels)
+    if all(current.get(key) == value for key, value in progress.items()):
+        return None
+    for key in ("node", "step"):
+        labels.pop(PROGRESS_LABELS[key], None)
+    for key, value in progress.items():
+        labels[PROGRESS_LABELS[key]] = value
+    labels[PROGRESS_LABELS["at"]] = repr(float(now))
+    return labels
+
+
+def read_progress(labels: dict | None) -> dict:
+    """{node, step, at} from the lock's labels; keys absent when not recorded."""
+    labels = labels or {}
+    out = {key: labels[name] for key, name in PROGRESS_LABELS.items() if labels.get(name)}
+    if "at" in out:
+        try:
+            out["at"] = float(out["at"])
+        except ValueError:
+            del out["at"]
+    return out
+
+
+def progress_text(progress: dict | None, now: float | None = None) -> str:
+    """'at node m2, step "Drain ..." (for 1m05s)', or '' when nothing was recorded."""
+    progress = progress or {}
+    if not progress.get("node") and not progress.get("step"):
+        return ""
+    parts = []
+    if progress.get("node"):
+        parts.append(f"node {progress['node']}")
+    if progress.get("step"):
+        parts.append(f'step "{progress["step"]}"')
+    since = ""
+    if now is not None and progress.get("at") is not None:
+        since = f" (for {format_age(now - progress['at'])})"
+    return "at " + ", ".join(parts) + since
+
+
 def owner_label(data: dict) -> str:
     owner = data.get("owner") or {}
     pid = owner.get("pid")
@@ -99,13 +159,17 @@ class LockDecision:
     refused: bool = False
 
 
-def describe_holder(data: dict | None, now: float, stale_after: float, unreadable: str = "") -> dict:
+def describe_holder(
+    data: dict | None, now: float, stale_after: float, unreadable: str = "", progress: dict | None = None
+) -> dict:
     if data is None and not unreadable:
         return {}
     if unreadable:
         return {"readable": False, "error": unreadable, "stale": True}
     age = max(0.0, now - data["started"])
     return {
+        "progress": dict(progress or {}),
+        "progress_text": progress_text(progress, now),
         "readable": True,
         "run_id": data["run_id"],
         "owner": data.get("owner") or {},
@@ -126,12 +190,14 @@ def decide(
     stale_after: float = DEFAULT_STALE_AFTER,
     break_lock: bool = False,
     unreadable: str = "",
+    found_progress: dict | None = None,
 ) -> LockDecision:
     """Decide what to do with the lock.
 
     ``state``: ``present`` (acquire), ``absent`` (release our own) or ``broken`` (remove whoever's).
     ``found`` is the decoded lock on the cluster, None when there is none; ``unreadable`` is the
     reason a lock exists whose data could not be decoded (it is held by something, never ours).
+    ``found_progress`` is what the holder recorded of its progress (read_progress of the labels).
 
     Acquiring is re-entrant for the same run ID, so a play that re-runs the lock task is harmless.
     Another run's lock is never removed implicitly, stale or not: a stale lock usually means a run
@@ -141,7 +207,7 @@ def decide(
     """
     if state not in ("present", "absent", "broken"):
         raise ValueError(f"lock state must be present, absent or broken, got {state!r}")
-    holder = describe_holder(found, now, stale_after, unreadable)
+    holder = describe_holder(found, now, stale_after, unreadable, found_progress)
     ours = bool(found) and not unreadable and found.get("run_id") == run_id
     exists = bool(holder)
 
@@ -175,7 +241,8 @@ def decide(
 def _who(holder: dict) -> str:
     if not holder.get("readable", True):
         return f"an unreadable {LOCK_NAME} config ({holder.get('error', '')})"
-    return f"{holder['owner_label']}, run {holder['run_id']}, held for {holder['age']}"
+    where = f", {holder['progress_text']}" if holder.get("progress_text") else ""
+    return f"{holder['owner_label']}, run {holder['run_id']}, held for {holder['age']}{where}"
 
 
 def refusal_message(holder: dict) -> str:
@@ -226,3 +293,21 @@ def query_message(holder: dict, progress: dict) -> str:
     stale = ", stale" if holder.get("stale") else ""
     at = ", ".join(f"{key} {value}" for key, value in sorted(progress.items()))
     return f"the cluster lock is held by {_who(holder)}{stale}{what}" + (f"; at {at}" if at else "")
+
+
+def released_by(results) -> bool:
+    """Whether one of these swarm_lock state=absent results shows this run's lock is gone.
+
+    ``results`` are registered task results, tried manager after manager: one that removed the
+    lock, or found none at all, settles it; unreachable managers, engine errors and a lock found
+    held by another run do not.
+    """
+    for result in results or []:
+        if not isinstance(result, dict) or result.get("unreachable") or result.get("skipped"):
+            continue
+        if result.get("action") == "remove":
+            return True
+        # a module that failed (an engine error) returns no action at all
+        if result.get("action") == "none" and not result.get("holder"):
+            return True
+    return False

@@ -9,7 +9,12 @@ systemd unit that is "active" proves only that dockerd started. The node is back
 * the engine version it registered with, which its *running* engine reports in the node
   description, is the target release;
 * for a manager, it is ``reachable`` again in Raft, and the managers have quorum and a leader
-  (a restarted leader costs an election of about 10 s).
+  (a restarted leader costs an election of about 10 s);
+* when the caller restarted the engine (or rebooted the host), the node's record in the swarm has
+  changed since: every start of an engine opens a new session with the managers, which rewrites
+  the node's status and description and so raises the record's version (a Raft index, monotonic
+  across leaders, unlike a timestamp). Without this, a restart that changes no version (daemon.json
+  only, OS packages) would read "ready" before the engine even went down.
 
 Pure: the module feeds it the node list it read and acts on the verdict. Python 3.9 syntax.
 """
@@ -40,8 +45,22 @@ def find(engine_nodes, name: str) -> dict | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def evaluate(engine_nodes, name: str, target_version: str | None = None) -> Readiness:
-    """Whether node ``name`` is back, and if not, what is still awaited (operator wording)."""
+def record_version(node: dict | None) -> int:
+    """The node record's version (Version.Index), 0 when unknown."""
+    try:
+        return int(((node or {}).get("Version") or {}).get("Index") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def evaluate(
+    engine_nodes, name: str, target_version: str | None = None, restarted_after: int = 0
+) -> Readiness:
+    """Whether node ``name`` is back, and if not, what is still awaited (operator wording).
+
+    ``restarted_after`` is the node record's version read right before its engine was restarted
+    (0: no restart to prove); the node counts as back only once its record is newer.
+    """
     node = find(engine_nodes, name)
     if node is None:
         return Readiness(False, [f"node {name} to appear in the swarm's node list"])
@@ -57,8 +76,14 @@ def evaluate(engine_nodes, name: str, target_version: str | None = None) -> Read
         "message": status.get("Message", ""),
         "engine_version": version,
         "manager_reachability": (node.get("ManagerStatus") or {}).get("Reachability"),
+        "record_version": record_version(node),
     }
     waiting = []
+    if restarted_after and view["record_version"] <= restarted_after:
+        waiting.append(
+            "the restarted engine to register with the managers (the node's swarm record has not "
+            f"changed since before the restart, version {view['record_version']})"
+        )
     if view["state"] != "ready":
         detail = f" ({view['message']})" if view["message"] else ""
         waiting.append(f"the node to be ready (it is {view['state']}{detail})")

@@ -29,6 +29,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.batching import (
     parse_batch_size,
     plan_upgrade,
 )
+from ansible_collections.flotilla.cluster.plugins.module_utils.node_readiness import record_version
 from ansible_collections.flotilla.cluster.plugins.module_utils.quorum import (
     ACTION_DOWN,
     check_action,
@@ -55,7 +56,8 @@ class HostFacts:
     ``node_id`` is the swarm node ID its engine reports (empty: not a member); ``running_version``
     what its running engine reports; ``pending_changes`` the docker role's held-back changes;
     ``os_updates`` pending package updates (None: not asked); ``reboot_required`` whether the host
-    flags a pending reboot; ``availability`` what the inventory wants after the upgrade.
+    flags a pending reboot (None: the host cannot tell, e.g. RHEL without needs-restarting);
+    ``availability`` what the inventory wants after the upgrade.
     """
 
     name: str
@@ -64,7 +66,7 @@ class HostFacts:
     running_version: str | None = None
     pending_changes: tuple = ()
     os_updates: int | None = None
-    reboot_required: bool = False
+    reboot_required: bool | None = False
     availability: str = "active"
 
 
@@ -83,7 +85,9 @@ def host_facts(item: dict) -> HostFacts:
     values["running_version"] = values.get("running_version") or None
     values["node_id"] = values.get("node_id") or ""
     values["availability"] = values.get("availability") or "active"
-    values["reboot_required"] = bool(values.get("reboot_required"))
+    # None is kept: "cannot tell" must not read as "no" (nor, as it once did, as "yes")
+    if values.get("reboot_required") is not None:
+        values["reboot_required"] = bool(values["reboot_required"])
     return HostFacts(**values)
 
 
@@ -140,6 +144,15 @@ def _reasons(host: HostFacts, target: str | None, os_packages: bool, reboot: boo
             restart = True
     if os_packages and host.os_updates:
         reasons.append(f"{host.os_updates} OS package update(s)")
+    if reboot and host.reboot_required is None:
+        # Fail closed: guessing "yes" reboots every node on every run, guessing "no" skips reboots
+        # that kernel or libc updates need.
+        return (
+            [],
+            f"{host.name} cannot tell whether it needs a reboot (needs-restarting is missing): install "
+            "dnf-utils (yum-utils on older releases) on it, or run without flotilla_upgrade_reboot",
+            False,
+        )
     if reboot and (reasons or host.reboot_required):
         if host.reboot_required:
             reasons.append("the host asks for a reboot")
@@ -350,10 +363,12 @@ def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False, u
         return {"allowed": False, "label": node_id, "reason": reason}
     node_id = node.get("ID", node_id)
     label = (node.get("Description") or {}).get("Hostname") or node_id
+    version = record_version(node)
     why_down = _why_unreachable(node, unreachable)
     if why_down:
         return {
             "allowed": False,
+            "record_version": version,
             "label": label,
             "reason": f"{label} is unreachable ({why_down}): a node that cannot be reached cannot be "
             "drained, upgraded and brought back; restore its network or engine, then re-run "
@@ -361,7 +376,12 @@ def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False, u
             "unreachable": _unreachable_labels(engine_nodes, unreachable),
         }
     if (node.get("Spec") or {}).get("Role") != "manager":
-        return {"allowed": True, "label": label, "reason": f"{label} is a worker: no quorum at stake"}
+        return {
+            "allowed": True,
+            "record_version": version,
+            "label": label,
+            "reason": f"{label} is a worker: no quorum at stake",
+        }
     managers = []
     for engine_node in engine_nodes:
         manager = manager_from_api(engine_node)
@@ -376,6 +396,7 @@ def check_step(engine_nodes, node_id: str, allow_single_manager: bool = False, u
         reason += "; unreachable now: " + ", ".join(f"{name} ({why})" for name, why in down.items())
     result = {
         "allowed": decision.allowed,
+        "record_version": version,
         "label": label,
         "reason": reason,
         "decision": asdict(decision),

@@ -61,6 +61,13 @@ options:
     description: With O(state=present), replace a lock another run holds. Use only when no run is active.
     type: bool
     default: false
+  progress:
+    description:
+      - With O(state=present), record how far this run got, C({node, step}), in the lock's labels
+        (with the time), so that a run killed outright still names the node and step it had reached.
+        Changed only when the node or step differs from what the lock records.
+      - Another run's refusal message and O(holder) show it.
+    type: dict
   docker_host:
     description: The engine to talk to; a manager's.
     type: str
@@ -93,7 +100,8 @@ lock:
 holder:
   description: >-
     The lock found before the call (readable, run_id, owner, owner_label, purpose, started,
-    age_seconds, age, stale); empty when none was held.
+    age_seconds, age, stale, progress - the node, step and time it recorded - and progress_text);
+    empty when none was held.
   returned: always
   type: dict
 action:
@@ -145,6 +153,7 @@ ARGUMENT_SPEC = {
     "purpose": {"type": "str", "default": ""},
     "stale_after": {"type": "int", "default": cluster_lock.DEFAULT_STALE_AFTER},
     "break_lock": {"type": "bool", "default": False},
+    "progress": {"type": "dict"},
     "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
 }
 
@@ -164,27 +173,44 @@ class _Unreachable:
 
 
 def read_lock(api):
-    """(config ID, decoded data or None, why unreadable) of the lock config; (None, None, "") if absent."""
+    """(config ID, decoded data or None, why unreadable, labels) of the lock config.
+
+    (None, None, "", {}) when there is no lock.
+    """
     listing = api.configs(filters={"name": cluster_lock.LOCK_NAME}) or []
     exact = [c for c in listing if (c.get("Spec") or {}).get("Name") == cluster_lock.LOCK_NAME]
     if not exact:
-        return None, None, ""
+        return None, None, "", {}
     config_id = exact[0]["ID"]
     try:
         config = api.inspect_config(config_id)
     except NotFound:
-        return None, None, ""  # released between the two calls
-    raw = (config.get("Spec") or {}).get("Data") or ""
+        return None, None, "", {}  # released between the two calls
+    spec = config.get("Spec") or {}
+    labels = spec.get("Labels") or {}
     try:
-        return config_id, cluster_lock.decode(base64.b64decode(raw)), ""
+        return config_id, cluster_lock.decode(base64.b64decode(spec.get("Data") or "")), "", labels
     except (ValueError, cluster_lock.LockDataError) as exc:
-        return config_id, None, str(exc)
+        return config_id, None, str(exc), labels
 
 
-def create_lock(api, data: dict) -> None:
+def update_labels(api, config_id: str, labels: dict) -> None:
+    """Replace the lock's labels (the only part of a config the engine lets change)."""
+    config = api.inspect_config(config_id)
+    spec = dict(config.get("Spec") or {}, Labels=labels)
+    # docker-py has no call for POST /configs/{id}/update; the client's own request helpers do it
+    response = api._post_json(  # noqa: SLF001
+        api._url("/configs/{0}/update", config_id),  # noqa: SLF001
+        data=spec,
+        params={"version": (config.get("Version") or {}).get("Index")},
+    )
+    api._raise_for_status(response)  # noqa: SLF001
+
+
+def create_lock(api, data: dict, labels: dict | None = None) -> None:
     try:
         api.create_config(
-            cluster_lock.LOCK_NAME, cluster_lock.encode(data), {cluster_lock.LOCK_LABEL: "true"}
+            cluster_lock.LOCK_NAME, cluster_lock.encode(data), labels or {cluster_lock.LOCK_LABEL: "true"}
         )
     except APIError as exc:
         if getattr(exc, "status_code", None) == 409 or "already exists" in error_text(exc).lower():
@@ -239,7 +265,7 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
     run_id = params.get("run_id") or ""
     if state != "broken" and not run_id:
         raise LockError("run_id is required to take or release the lock (the action plugin sets it)")
-    config_id, found, unreadable = read_lock(api)
+    config_id, found, unreadable, labels = read_lock(api)
     moment = (now or time.time)()
     decision = cluster_lock.decide(
         state,
@@ -249,6 +275,7 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
         stale_after=params["stale_after"],
         break_lock=params["break_lock"],
         unreadable=unreadable,
+        found_progress=cluster_lock.read_progress(labels),
     )
     result = {"changed": decision.changed, "holder": decision.holder, "action": decision.action, "lock": {}}
     if decision.refused:
@@ -256,8 +283,18 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
     mine = (
         cluster_lock.lock_data(run_id, params.get("owner") or {}, params["purpose"], moment) if run_id else {}
     )
+    progress = params.get("progress") if state == "present" else None
+    try:
+        new_labels = cluster_lock.progress_labels(
+            labels if decision.action == "keep" else {cluster_lock.LOCK_LABEL: "true"}, progress, moment
+        )
+    except ValueError as exc:
+        raise LockError(f"progress: {exc}") from None
     if decision.action == "keep":
         result["lock"] = found
+        if new_labels is not None:
+            result["changed"] = True
+            result["progress"] = cluster_lock.read_progress(new_labels)
     if check_mode:
         if decision.action in ("create", "replace"):
             result["lock"] = mine
@@ -265,8 +302,11 @@ def run(api, params: dict, check_mode: bool, now=None) -> dict:
     if decision.action in ("remove", "replace"):
         remove_lock(api, config_id)
     if decision.action in ("create", "replace"):
-        create_lock(api, mine)
+        create_lock(api, mine, new_labels)
         result["lock"] = mine
+    elif decision.action == "keep" and new_labels is not None:
+        update_labels(api, config_id, new_labels)
+        return dict(result, msg=f"recorded progress {cluster_lock.progress_text(result['progress'])}")
     return dict(result, msg=decision.message)
 
 

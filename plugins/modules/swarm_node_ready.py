@@ -14,6 +14,9 @@ description:
   - Read-only. Polls a manager's node list until O(node) is C(ready), the engine version its running
     engine registered with is O(version) (a package on disk proves nothing until the daemon
     restarts), and, for a manager, it is reachable in Raft with quorum and a leader elected.
+  - With O(restarted_after), also waits until the node's swarm record is newer than that version,
+    proof that the engine went through a restart and registered again, without which a restart that
+    changes no version would read as done before the engine even stopped.
   - Tolerates the engine it talks to being briefly unavailable (a restart, a leader election) and
     keeps polling until O(timeout); on timeout it fails saying exactly what it still waits for.
   - The wait runs inside the module, not as an SSH loop that Ansible could cut off as unreachable.
@@ -38,6 +41,13 @@ options:
     description: Upstream release X.Y.Z the node's running engine must report; empty checks readiness only.
     type: str
     default: ""
+  restarted_after:
+    description:
+      - The node record's version (C(Version.Index)) read right before its engine was restarted or
+        its host rebooted, as the step result of M(flotilla.cluster.swarm_upgrade_plan) reports it
+        in C(record_version). 0 when no restart is to be proven.
+    type: int
+    default: 0
   timeout:
     description: Seconds to wait.
     type: int
@@ -69,7 +79,7 @@ ready:
 node:
   description: >-
     The node as last read (id, hostname, role, availability, state, message, engine_version,
-    manager_reachability).
+    manager_reachability, record_version).
   returned: always
   type: dict
 engine_version:
@@ -114,6 +124,7 @@ from ansible_collections.flotilla.cluster.plugins.module_utils.node_readiness im
 ARGUMENT_SPEC = {
     "node": {"type": "str", "required": True},
     "version": {"type": "str", "default": ""},
+    "restarted_after": {"type": "int", "default": 0},
     "timeout": {"type": "int", "default": 300},
     "poll_interval": {"type": "float", "default": 2.0},
     "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST},
@@ -131,7 +142,7 @@ def wait(
         try:
             if api is None:
                 api = client_factory(params["docker_host"])
-            verdict = evaluate(api.nodes() or [], params["node"], version)
+            verdict = evaluate(api.nodes() or [], params["node"], version, params.get("restarted_after") or 0)
             last_error = ""
         except DockerException as exc:  # restarting engine, election in progress (503), socket gone
             last_error = error_text(exc)

@@ -42,6 +42,7 @@ options:
     description:
       - The inventory hosts to plan, each C({name, role, node_id, running_version, pending_changes,
         os_updates, reboot_required, availability}). Mutually exclusive with O(node).
+      - C(reboot_required) null means the host cannot tell; with O(reboot) the plan refuses such a host.
     type: list
     elements: dict
   target_version:
@@ -113,8 +114,9 @@ plan:
   type: dict
 step:
   description: >-
-    With O(node) - allowed, reason, the quorum decision for a manager, and unreachable (hostname ->
-    why, for every manager the engine or the live probe could not reach).
+    With O(node) - allowed, reason, the quorum decision for a manager, unreachable (hostname ->
+    why, for every manager the engine or the live probe could not reach), and record_version (the
+    node record's version now, which flotilla.cluster.swarm_node_ready's restarted_after takes).
   returned: when node is set
   type: dict
 msg:

@@ -177,6 +177,14 @@ class QuorumSample:
     def leaderless(self) -> bool:
         return self.leader is None
 
+    @property
+    def raft_majority_lost(self) -> bool:
+        """The engines' own count of reachable managers fell below a majority (Raft's view).
+
+        Unknown counts (no manager list, as during an election) are leaderless, not lost.
+        """
+        return self.reachable is not None and self.reachable < self.majority
+
 
 def classify(at: float, seconds: float, managers: int, views: list[ManagerView]) -> QuorumSample:
     """One sample from every manager's view; managers that gave no view count as down.
@@ -200,6 +208,25 @@ def classify(at: float, seconds: float, managers: int, views: list[ManagerView])
         slowest_up=max((view.seconds for view in views if view.up), default=0.0),
         named={view.name: ", ".join(view.listed) or view.error for view in views if view.up},
     )
+
+
+def leaderless_stretches(samples: list[QuorumSample], end: float) -> list[tuple[float, float]]:
+    """(start, seconds) of each run of consecutive leaderless samples, in time order.
+
+    A stretch lasts from its first leaderless sample until the next sample that names a leader
+    (or ``end``): every manager restart may cost one election, never more and never long.
+    """
+    stretches: list[tuple[float, float]] = []
+    began: float | None = None
+    for sample in sorted(samples, key=lambda s: s.at):
+        if sample.leaderless and began is None:
+            began = sample.at
+        elif not sample.leaderless and began is not None:
+            stretches.append((began, sample.at - began))
+            began = None
+    if began is not None:
+        stretches.append((began, max(0.0, end - began)))
+    return stretches
 
 
 def longest_gap(times: list[float], start: float, end: float) -> float:
@@ -468,6 +495,8 @@ def quorum_figures(
     """Counts over the samples, the longest gap (edges included) and the first bad moments."""
     without = [sample for sample in samples if not sample.quorum]
     leaderless = [sample for sample in samples if sample.leaderless]
+    stretches = leaderless_stretches(samples, seconds)
+    raft_lost = [sample for sample in samples if sample.raft_majority_lost]
     down_at = [{"at": round(sample.at, 1), "down": sample.down} for sample in samples if sample.down]
     leaders: list[str] = []
     changes: list[dict] = []
@@ -489,6 +518,11 @@ def quorum_figures(
         "with_majority": len(samples) - len(without),
         "without_majority": len(without),
         "leaderless": len(leaderless),
+        "leaderless_stretches": len(stretches),
+        "longest_leaderless": round(max((length for _, length in stretches), default=0.0), 2),
+        "leaderless_from": [round(start, 1) for start, _ in stretches][:FAILURES_KEPT],
+        "raft_without_majority": len(raft_lost),
+        "first_raft_without_majority": asdict(raft_lost[0]) if raft_lost else None,
         "min_up": min((sample.up for sample in samples), default=0),
         "longest_gap": round(longest_gap([sample.at for sample in samples], 0.0, seconds), 2),
         "slowest_probe": round(max((sample.seconds for sample in samples), default=0.0), 2),
@@ -521,7 +555,9 @@ def summary_line(report: dict) -> str:
         f"(limit {quorum['up_within']:g}s); "
         f"majority ({quorum['majority']} of {len(quorum['managers'])} managers) up in "
         f"{quorum['with_majority']}, not in {quorum['without_majority']}; "
-        f"{quorum['leaderless']} leaderless; leaders {' -> '.join(quorum['leaders']) or 'none'}"
+        f"{quorum['leaderless']} leaderless; leaders {' -> '.join(quorum['leaders']) or 'none'}; "
+        f"longest leaderless gap {quorum['longest_leaderless']:.1f}s in {quorum['leaderless_stretches']} "
+        f"stretch(es); Raft majority lost in {quorum['raft_without_majority']}"
     )
     if report["stopped_by"] != "stop":
         line += f"; ended by itself ({report['stopped_by']})"

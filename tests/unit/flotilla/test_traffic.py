@@ -174,6 +174,37 @@ def test_quorum_figures_count_samples_leaders_and_versions():
     assert figures["first_without_majority"]["at"] == 1.0
     assert figures["leaderless_at"] == [1.0, 1.5]
     assert figures["skipped"] == 1
+    # one election, from the first leaderless sample to the next that names a leader
+    assert (figures["leaderless_stretches"], figures["longest_leaderless"]) == (1, pytest.approx(1.0))
+    assert figures["leaderless_from"] == [1.0]
+    # the engines counted 1 reachable manager of 3 at +1.0s
+    assert figures["raft_without_majority"] == 1
+    assert figures["first_raft_without_majority"]["at"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("leaders", "end", "expected"),
+    [
+        (["m1", "m1"], 1.0, []),
+        ([None, "m1"], 1.0, [(0.0, 0.5)]),
+        (["m1", None, None, "m2", None, "m3"], 3.0, [(0.5, 1.0), (2.0, 0.5)]),
+        (["m1", None], 4.0, [(0.5, 3.5)]),  # still leaderless when sampling ended
+    ],
+)
+def test_leaderless_stretches(leaders, end, expected):
+    samples = [_sample(0.5 * index, 3, leader) for index, leader in enumerate(leaders)]
+    assert traffic.leaderless_stretches(samples, end) == [
+        (pytest.approx(start), pytest.approx(length)) for start, length in expected
+    ]
+
+
+def test_raft_majority_is_the_engines_count_not_the_pings():
+    sample = _sample(0.0, 3, "m1")
+    assert not sample.raft_majority_lost
+    sample.reachable = 1
+    assert sample.raft_majority_lost and sample.quorum  # every ping answered, yet Raft lacks a majority
+    sample.reachable = None
+    assert not sample.raft_majority_lost  # no list (an election): counted as leaderless instead
 
 
 def test_quorum_figures_without_samples_show_the_whole_run_as_a_gap():
@@ -218,7 +249,8 @@ def test_summary_line_carries_every_figure():
     assert line == (
         "traffic: 1234 requests in 10.0s (123.4/s), 0 failed; quorum: 3 samples in 1.4s, longest gap "
         f"0.50s, slowest ping counted up 0.10s (limit {traffic.UP_WITHIN:g}s); majority (2 of 3 "
-        "managers) up in 3, not in 0; 1 leaderless; leaders m1 -> m2"
+        "managers) up in 3, not in 0; 1 leaderless; leaders m1 -> m2; longest leaderless gap 0.5s in "
+        "1 stretch(es); Raft majority lost in 0"
     )
 
 

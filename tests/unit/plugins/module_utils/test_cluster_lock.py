@@ -104,3 +104,88 @@ def test_bad_inputs():
         lock.lock_data("", OWNER, "", 0)
     with pytest.raises(ValueError, match="present, absent or broken"):
         lock.decide("open", "me", None, NOW)
+
+
+@pytest.mark.parametrize(
+    ("labels", "progress", "expected"),
+    [
+        ({}, None, None),
+        ({}, {}, None),
+        ({"a": "b"}, {"node": "m1", "step": "drain"}, {"a": "b", "node": "m1", "step": "drain", "at": NOW}),
+        (
+            {
+                "org.flotilla.lock.node": "m1",
+                "org.flotilla.lock.step": "drain",
+                "org.flotilla.lock.at": "5.0",
+            },
+            {"node": "m1", "step": "drain"},
+            None,
+        ),
+        (
+            {
+                "org.flotilla.lock.node": "m1",
+                "org.flotilla.lock.step": "drain",
+                "org.flotilla.lock.at": "5.0",
+            },
+            {"node": "m1", "step": "restart"},
+            {"node": "m1", "step": "restart", "at": NOW},
+        ),
+        (
+            {"org.flotilla.lock.node": "m1", "org.flotilla.lock.step": "drain"},
+            {"node": "m2"},
+            {"node": "m2", "at": NOW},
+        ),
+    ],
+)
+def test_progress_labels(labels, progress, expected):
+    result = lock.progress_labels(labels, progress, NOW)
+    if expected is None:
+        assert result is None
+        return
+    assert lock.read_progress(result) == {k: v for k, v in expected.items() if k != "a"}
+    if "a" in expected:
+        assert result["a"] == "b"
+
+
+def test_progress_refuses_unknown_keys():
+    with pytest.raises(ValueError, match="node and step"):
+        lock.progress_labels({}, {"host": "m1"}, NOW)
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        ({}, ""),
+        ({"node": "m2"}, "at node m2"),
+        ({"node": "m2", "step": "Drain", "at": NOW - 65}, 'at node m2, step "Drain" (for 1m05s)'),
+        ({"step": "plan"}, 'at step "plan"'),
+    ],
+)
+def test_progress_text(progress, text):
+    assert lock.progress_text(progress, NOW) == text
+
+
+def test_refusal_carries_the_holders_progress():
+    found = {"node": "m3", "step": "Drain the node", "at": NOW - 10}
+    decision = lock.decide("present", "me", held(), NOW, found_progress=found)
+    assert decision.refused and 'at node m3, step "Drain the node" (for 10s)' in decision.message
+    assert decision.holder["progress"] == found
+
+
+@pytest.mark.parametrize(
+    ("results", "released"),
+    [
+        ([], False),
+        ([{"unreachable": True, "msg": "ssh timed out"}], False),
+        ([{"failed": False, "msg": "cannot read or write the cluster lock through ...: no leader"}], False),
+        ([{"unreachable": True}, {"action": "remove", "changed": True}], True),
+        (
+            [{"action": "none", "holder": {}, "msg": "no flotilla-lock lock is held; nothing to release"}],
+            True,
+        ),
+        ([{"action": "none", "holder": {"run_id": "other"}, "msg": "held by another run"}], False),
+        ([{"skipped": True}], False),
+    ],
+)
+def test_released_by(results, released):
+    assert lock.released_by(results) is released

@@ -100,3 +100,26 @@ def test_find_refuses_ambiguous_hostnames():
     twins = [node("a"), dict(node("b"), Description={"Hostname": "A"})]
     assert find(twins, "A") is None
     assert find(twins, "b")["ID"] == "b"
+
+
+def with_version(data, index):
+    data["Version"] = {"Index": index}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("index", "restarted_after", "ready"),
+    [
+        (50, 0, True),  # no restart to prove
+        (50, 50, False),  # record unchanged since the restart began: the engine has not come back yet
+        (49, 50, False),
+        (51, 50, True),  # re-registered after the restart
+    ],
+)
+def test_a_restart_is_proven_by_a_newer_node_record(index, restarted_after, ready):
+    nodes = cluster(w1=with_version(node("w1"), index))
+    verdict = evaluate(nodes, "w1", "26.1.5", restarted_after)
+    assert verdict.ready is ready
+    assert verdict.node["record_version"] == index
+    if not ready:
+        assert any("register with the managers" in w for w in verdict.waiting_for)

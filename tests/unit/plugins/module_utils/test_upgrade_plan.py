@@ -285,3 +285,34 @@ def test_probe_failures_on_a_healthy_spare_still_allow_the_step():
 def test_check_step_accepts_a_hostname():
     assert check_step(swarm(), "m2")["label"] == "m2"
     assert check_step(swarm(), "m2")["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("reboot", "reboot_required", "refused", "pending"),
+    [
+        (True, None, True, []),  # cannot tell: refuse, never guess
+        (False, None, False, []),  # no reboot asked: the unknown flag does not matter
+        (True, False, False, []),
+        (True, True, False, ["w1"]),
+    ],
+)
+def test_a_host_that_cannot_tell_about_reboots_is_refused_when_reboots_are_asked(
+    reboot, reboot_required, refused, pending
+):
+    versions = {n: NEW for n in ("m1", "m2", "m3", "w1", "w2", "w3")}
+    extra = {"w1": {"os_updates": 0, "reboot_required": reboot_required}}
+    plan = build_plan(hosts(versions, **extra), swarm(), NEW, os_packages=True, reboot=reboot)
+    errors = [e for e in plan["errors"] if e.startswith("w1 cannot tell")]
+    assert bool(errors) is refused
+    if refused:
+        assert "install dnf-utils" in errors[0]
+    assert plan["pending"] == pending
+
+
+def test_check_step_returns_the_node_records_version():
+    nodes = swarm()
+    for index, node in enumerate(nodes, start=40):
+        node["Version"] = {"Index": index}
+    assert check_step(nodes, "id-w1")["record_version"] == 43
+    assert check_step(nodes, "id-m2")["record_version"] == 41
+    assert check_step(nodes, "id-w9")["allowed"] is False

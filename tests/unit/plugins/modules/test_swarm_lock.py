@@ -34,14 +34,30 @@ class LockEngine:
         ]
         api.inspect_config.side_effect = lambda cid: {
             "ID": cid,
+            "Version": {"Index": self.configs[cid].get("version", 11)},
             "Spec": {
                 "Name": self.configs[cid]["name"],
+                "Labels": dict(self.configs[cid]["labels"] or {}),
                 "Data": base64.b64encode(self.configs[cid]["data"]).decode(),
             },
         }
         api.create_config.side_effect = self._create
         api.remove_config.side_effect = self._remove
+        api._url.side_effect = lambda path, *args: path.format(*args)
+        api._post_json.side_effect = self._update
+        self.updates = []
         self.api = api
+
+    def _update(self, url, data=None, params=None):
+        # the engine accepts a label-only change at the config's current version
+        cid = url.split("/")[2]
+        config = self.configs[cid]
+        assert params == {"version": config.get("version", 11)}
+        assert base64.b64decode(data["Data"]) == config["data"] and data["Name"] == config["name"]
+        config["labels"] = data["Labels"]
+        config["version"] = config.get("version", 11) + 1
+        self.updates.append(dict(data["Labels"]))
+        return mock.Mock(status_code=200)
 
     def _create(self, name, data, labels=None):
         if any(c["name"] == name for c in self.configs.values()):
@@ -180,3 +196,46 @@ def test_prefix_matches_are_not_the_lock(engine, capsys):
     engine.configs["other"] = {"name": "flotilla-lock-old", "data": b"x", "labels": {}}
     result = run(engine, capsys)
     assert result["action"] == "create"
+
+
+def test_progress_is_recorded_in_labels_when_it_changes_only(engine, capsys):
+    engine.hold(run_id="my-run")
+    progress = {"node": "m2", "step": "Drain the node"}
+    result = run(engine, capsys, progress=progress)
+    assert result["changed"] and result["progress"]["node"] == "m2"
+    labels = engine.configs["held"]["labels"]
+    assert labels["org.flotilla.lock.node"] == "m2"
+    assert labels["org.flotilla.lock.step"] == "Drain the node"
+    assert float(labels["org.flotilla.lock.at"]) == NOW
+    again = run(engine, capsys, progress=progress)
+    assert not again["changed"] and len(engine.updates) == 1
+    run(engine, capsys, progress={"node": "m2", "step": "Restart"})
+    assert engine.configs["held"]["labels"]["org.flotilla.lock.step"] == "Restart"
+    assert engine.created == [] and engine.removed == []
+
+
+def test_progress_with_a_new_lock_goes_into_its_labels(engine, capsys):
+    result = run(engine, capsys, progress={"node": "w1", "step": "plan"})
+    assert result["action"] == "create"
+    assert engine.configs["cfg1"]["labels"]["org.flotilla.lock.node"] == "w1"
+    assert engine.configs["cfg1"]["labels"]["org.flotilla.lock"] == "true"
+
+
+def test_refusal_names_the_node_and_step_the_holder_reached(engine, capsys):
+    engine.hold(run_id="other-run", age=300)
+    engine.configs["held"]["labels"] = {
+        "org.flotilla.lock.node": "m3",
+        "org.flotilla.lock.step": "Drain the node",
+        "org.flotilla.lock.at": repr(NOW - 65),
+    }
+    result = run(engine, capsys, progress={"node": "m1", "step": "x"})
+    assert result["failed"]
+    assert 'at node m3, step "Drain the node" (for 1m05s)' in result["msg"]
+    assert result["holder"]["progress"]["node"] == "m3"
+    assert engine.updates == []
+
+
+def test_progress_in_check_mode_writes_nothing(engine, capsys):
+    engine.hold(run_id="my-run")
+    result = run(engine, capsys, check_mode=True, progress={"node": "m2", "step": "Drain"})
+    assert result["changed"] and engine.updates == []
