@@ -267,23 +267,7 @@ def refusal_message(holder: dict) -> str:
     )
 
 
-def progress_from_labels(labels) -> dict:
-    """What a holder recorded on the lock config's labels (node, step, ...), read tolerantly.
-
-    Every label but the lock's own marker counts, with the ``org.flotilla.lock.`` prefix dropped;
-    keys and values are turned into strings. A lock without such labels has no progress.
-    """
-    prefix = LOCK_LABEL + "."
-    out = {}
-    for key, value in (labels or {}).items() if isinstance(labels, dict) else ():
-        key = str(key)
-        if key == LOCK_LABEL:
-            continue
-        out[key[len(prefix) :] if key.startswith(prefix) else key] = "" if value is None else str(value)
-    return out
-
-
-def query_message(holder: dict, progress: dict) -> str:
+def query_message(holder: dict) -> str:
     """One line on who holds the lock (or that none does), for status and refusals."""
     if not holder:
         return "no rolling run holds the cluster lock"
@@ -291,8 +275,8 @@ def query_message(holder: dict, progress: dict) -> str:
         return f"the cluster lock is held by {_who(holder)}"
     what = f" ({holder['purpose']})" if holder.get("purpose") else ""
     stale = ", stale" if holder.get("stale") else ""
-    at = ", ".join(f"{key} {value}" for key, value in sorted(progress.items()))
-    return f"the cluster lock is held by {_who(holder)}{stale}{what}" + (f"; at {at}" if at else "")
+    at = holder.get("progress_text") or ""
+    return f"the cluster lock is held by {_who(holder)}{stale}{what}" + (f"; {at}" if at else "")
 
 
 def released_by(results) -> bool:

@@ -240,23 +240,21 @@ def query(api, params: dict, now=None) -> dict:
     """Read-only: the holder and its progress labels; an engine error is reported, not raised."""
     result = {"changed": False, "held": False, "holder": {}, "progress": {}, "action": "none", "lock": {}}
     try:
-        config_id, found, unreadable = read_lock(api)
-        labels = {}
-        if config_id:
-            with contextlib.suppress(NotFound):  # released between the calls: its labels are gone too
-                labels = (api.inspect_config(config_id).get("Spec") or {}).get("Labels") or {}
+        _config_id, found, unreadable, labels = read_lock(api)
     except DockerException as exc:
         why = error_text(exc)
         return dict(result, error=why, msg=f"cannot read the cluster lock: {why}")
-    holder = cluster_lock.describe_holder(found, (now or time.time)(), params["stale_after"], unreadable)
-    progress = cluster_lock.progress_from_labels(labels) if holder else {}
+    progress = cluster_lock.read_progress(labels) if (found or unreadable) else {}
+    holder = cluster_lock.describe_holder(
+        found, (now or time.time)(), params["stale_after"], unreadable, progress=progress
+    )
     return dict(
         result,
         held=bool(holder),
         holder=holder,
         progress=progress,
         error="",
-        msg=cluster_lock.query_message(holder, progress),
+        msg=cluster_lock.query_message(holder),
     )
 
 
